@@ -1,0 +1,3 @@
+from chat_ingest.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, dependencies, the domain-to-HTTP error table and routes."""

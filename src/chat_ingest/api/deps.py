@@ -1,0 +1,22 @@
+"""Dependency aliases for routes. The app factory puts the shared objects on ``app.state``."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chat_ingest.db.unit_of_work import Database
+from chat_ingest.service import InsertPolicy
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_insert_policy(request: Request) -> InsertPolicy:
+    policy: InsertPolicy = request.app.state.insert_policy
+    return policy
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]

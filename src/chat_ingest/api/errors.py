@@ -1,0 +1,97 @@
+"""The one table that turns exceptions into SPEC's JSON error bodies and status codes."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chat_ingest.api.middleware import REQUEST_ID_HEADER, BodyTooLarge, request_id_of
+from chat_ingest.errors import (
+    ChatIngestError,
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+    OwnershipConflict,
+)
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = "2"
+
+STATUS_OF: dict[type[ChatIngestError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    OwnershipConflict: 409,
+    IdempotencyConflict: 409,
+    DatabaseUnavailable: 503,
+}
+
+
+def error_response(
+    status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"success": False, "error": message, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic errors as ``{loc, msg, type}``, without echoing the offending input back."""
+    return [
+        {"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in errors
+    ]
+
+
+def invalid_body(exc: ValidationError) -> InvalidInput:
+    details = validation_details(exc.errors(), prefix=("body",))
+    first = details[0]
+    where = ".".join(str(part) for part in first["loc"][1:]) or "body"
+    return InvalidInput(f"Invalid request body: {where}: {first['msg']}.", detail=details)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ChatIngestError)
+    status = STATUS_OF.get(type(exc), 500)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    return error_response(status, exc.message, exc.detail, headers)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = validation_details(list(exc.errors()))
+    where = ".".join(str(part) for part in details[0]["loc"]) if details else "request"
+    message = details[0]["msg"] if details else "invalid"
+    return error_response(400, f"Invalid request: {where}: {message}.", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = {404: "Not found.", 405: "Method not allowed."}.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, message, headers=exc.headers)
+
+
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyTooLarge)
+    return error_response(413, str(exc), {"max_body_bytes": exc.limit})
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Log once with the request id; answer without internals. This runs outside the
+    request-id middleware, so the header is added here."""
+    request_id = request_id_of(request.scope)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    response = error_response(500, "Internal server error.")
+    response.headers[REQUEST_ID_HEADER.decode()] = request_id
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ChatIngestError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,29 @@
+"""Read routes: a conversation by id."""
+
+import re
+from typing import Any
+
+from fastapi import APIRouter
+
+from chat_ingest import service
+from chat_ingest.api.deps import DatabaseDep
+from chat_ingest.api.openapi import ERROR_RESPONSES
+from chat_ingest.errors import NotFound
+from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut
+
+router = APIRouter(prefix="/api/chat", tags=["read"])
+_CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Get a conversation",
+    responses=ERROR_RESPONSES,
+)
+async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
+    if not _CONVERSATION_ID.match(conversation_id):
+        raise NotFound("Conversation not found.")
+    return await database.run(
+        lambda connection: service.get_conversation(connection, conversation_id)
+    )

@@ -1,0 +1,79 @@
+"""The one settings object, read from the environment and ``.env``.
+
+Only the edges (app factory, CLI, migrations entry point) read it; everything below them
+receives plain values as arguments.
+"""
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat_ingest.db"
+SUPPORTED_URL_SCHEMES = (
+    "mysql+asyncmy",
+    "mysql+aiomysql",
+    "mariadb+asyncmy",
+    "mariadb+aiomysql",
+    "postgresql+asyncpg",
+    "sqlite+aiosqlite",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(default=10000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    default_model_provider: str = Field(default="custom", min_length=1, max_length=64)
+    default_model_id: str = Field(default="custom-model", min_length=1, max_length=128)
+    token_estimation_enabled: bool = False
+    price_per_1000_tokens: Decimal = Field(default=Decimal(0), ge=0, le=1_000_000)
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+    metrics_enabled: bool = True
+
+    auto_migrate: bool = True
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_timeout: float = Field(default=10.0, gt=0, le=600)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_retry_attempts: int = Field(default=4, ge=1, le=20)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if value.lower() in ("json", "text") else value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].lower()
+        if "://" not in value or scheme not in SUPPORTED_URL_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(SUPPORTED_URL_SCHEMES)}")
+        return value
+
+
+class ConfigurationError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None

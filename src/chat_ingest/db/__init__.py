@@ -1,0 +1,1 @@
+"""Tables, engine setup, transactions and migrations."""

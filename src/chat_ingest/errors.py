@@ -1,0 +1,32 @@
+"""Domain exceptions. Nothing here knows about HTTP: ``api/errors.py`` maps them to responses."""
+
+from typing import Any
+
+
+class ChatIngestError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    def __init__(self, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class InvalidInput(ChatIngestError):
+    """The request is malformed or breaks a field rule; nothing was written."""
+
+
+class NotFound(ChatIngestError):
+    """The requested record does not exist (or is not visible to the caller)."""
+
+
+class OwnershipConflict(ChatIngestError):
+    """The conversation exists but belongs to another app or end user."""
+
+
+class IdempotencyConflict(ChatIngestError):
+    """The client_message_id was already used for a message with other content."""
+
+
+class DatabaseUnavailable(ChatIngestError):
+    """The database could not be reached or kept failing transiently; safe to retry later."""

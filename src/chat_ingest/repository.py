@@ -1,0 +1,106 @@
+"""SQL for the three tables. Callers own the transaction; nothing here commits."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, literal, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import DateTime
+
+from chat_ingest.db.models import conversations, message_files, messages
+from chat_ingest.db.types import UTCDateTime
+
+
+class greatest(GenericFunction[datetime]):  # noqa: N801 - SQL function names are lower case
+    """``GREATEST(a, b)``; SQLite spells it ``MAX(a, b)``."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
+    return f"MAX({compiler.process(element.clauses, **kw)})"
+
+
+async def insert_ignoring_duplicates(
+    connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
+) -> int:
+    """Insert ``rows`` in one statement, skipping those that hit a unique key; return how
+    many were inserted.
+
+    The one place where "insert unless it exists" is spelled per backend. Never
+    ``INSERT IGNORE``: it would also turn truncation and bad ENUM values into warnings.
+    On MySQL the ``id = id`` no-op also takes the existing row's exclusive lock, and the
+    engine's connections count it as 0 affected rows (see ``db.engine``).
+    """
+    dialect = connection.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        statement: Any = mysql.insert(table).values(list(rows))
+        statement = statement.on_duplicate_key_update(id=table.c.id)
+    elif dialect == "postgresql":
+        statement = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).values(list(rows)).on_conflict_do_nothing()
+    result = await connection.execute(statement)
+    return int(result.rowcount)
+
+
+async def lock_conversation_owner(
+    connection: AsyncConnection, conversation_id: str
+) -> Row[Any] | None:
+    """Read the conversation's owner while taking its row lock (``FOR UPDATE``).
+
+    Every writer to a conversation takes this lock before touching ``messages``, so writers
+    queue instead of deadlocking on the foreign key's shared lock.
+    """
+    statement = (
+        select(conversations.c.app_id, conversations.c.from_end_user_id)
+        .where(conversations.c.id == conversation_id)
+        .with_for_update()
+    )
+    return (await connection.execute(statement)).first()
+
+
+async def find_message_by_client_id(
+    connection: AsyncConnection, conversation_id: str, client_message_id: str
+) -> Row[Any] | None:
+    statement = select(messages.c.id, messages.c.query, messages.c.answer).where(
+        messages.c.conversation_id == conversation_id,
+        messages.c.client_message_id == client_message_id,
+    )
+    return (await connection.execute(statement)).first()
+
+
+async def insert_files(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await connection.execute(message_files.insert().values(list(rows)))
+
+
+async def count_new_messages(
+    connection: AsyncConnection, conversation_id: str, new_messages: int, latest: datetime
+) -> None:
+    """Add ``new_messages`` to dialogue_count atomically in SQL, and move updated_at forward
+    to ``latest`` (never backward: a backfilled older message keeps the newer value)."""
+    statement = (
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(
+            dialogue_count=conversations.c.dialogue_count + new_messages,
+            updated_at=greatest(conversations.c.updated_at, literal(latest, UTCDateTime)),
+        )
+    )
+    await connection.execute(statement)
+
+
+async def get_conversation(connection: AsyncConnection, conversation_id: str) -> Row[Any] | None:
+    statement = select(conversations).where(conversations.c.id == conversation_id)
+    return (await connection.execute(statement)).first()
+
+
+async def ping(connection: AsyncConnection) -> None:
+    await connection.exec_driver_sql("SELECT 1")

@@ -1,0 +1,214 @@
+"""Wire models (pydantic v2) for requests and responses.
+
+Validation here is the guard that keeps bad input a 400: every value that reaches the
+database fits its column on every backend (lengths, numeric ranges, JSON depth, no NUL
+characters or lone surrogates).
+"""
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+RESERVED_CONVERSATION_IDS = frozenset({"health", "ready", "conversations"})
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
+MAX_JSON_DEPTH = 32  # MySQL refuses JSON documents nested deeper than 100 levels.
+INT32_MAX = 2**31 - 1
+INT64_RANGE = (-(2**63), 2**64 - 1)
+MAX_LATENCY_SECONDS = Decimal("9999999.999")  # DECIMAL(10,3)
+MAX_PRICE = Decimal("999999999999.999999")  # DECIMAL(18,6)
+
+
+def check_storable_text(value: str) -> str:
+    """Refuse text that some backend cannot store: NUL (PostgreSQL) and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _check_json_value(value: Any, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"must not be nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        check_storable_text(value)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
+            raise ValueError("integers must fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable_text(key)
+            _check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_value(item, depth + 1)
+
+
+def check_json_object(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json_value(value, 1)
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_CONVERSATION_IDS:
+        raise ValueError(f"'{value}' is a reserved word and cannot be a conversation_id")
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(check_storable_text)]
+RequiredText = Annotated[StorableText, AfterValidator(_not_blank)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
+
+
+def _as_latency(raw: float) -> Decimal:
+    return Decimal(str(raw)).quantize(Decimal("0.001"))
+
+
+def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata.latency`` fills provider_response_latency, a DECIMAL(10,3) of seconds."""
+    raw = metadata.get("latency")
+    if raw is None:
+        return metadata
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError("metadata.latency must be a number of seconds")
+    if not 0 <= raw <= MAX_LATENCY_SECONDS or _as_latency(raw) > MAX_LATENCY_SECONDS:
+        raise ValueError(f"metadata.latency must be between 0 and {MAX_LATENCY_SECONDS} seconds")
+    return metadata
+
+
+Metadata = Annotated[JsonObject, AfterValidator(_check_latency)]
+ConversationId = Annotated[
+    str, StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
+]
+
+
+class FileType(StrEnum):
+    document = "document"
+    image = "image"
+    audio = "audio"
+    video = "video"
+    other = "other"
+
+
+class TransferMethod(StrEnum):
+    local_file = "local_file"
+    remote_url = "remote_url"
+
+
+class BelongsTo(StrEnum):
+    user = "user"
+    assistant = "assistant"
+    system = "system"
+
+
+class _Body(BaseModel):
+    """Strict types (no "5" for 5, no true for 1); unknown fields are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class FileIn(_Body):
+    type: FileType = FileType.document
+    transfer_method: TransferMethod = TransferMethod.local_file
+    url: Annotated[RequiredText, Field(min_length=1, max_length=2048)]
+    belongs_to: BelongsTo = BelongsTo.user
+    upload_file_id: Annotated[StorableText, Field(max_length=128)] | None = None
+
+
+class InsertRequest(_Body):
+    """One question/answer record, as POSTed to /api/chat/insert."""
+
+    app_id: Annotated[RequiredText, Field(min_length=1, max_length=64)]
+    user_id: Annotated[RequiredText, Field(min_length=1, max_length=64)]
+    query: Annotated[RequiredText, Field(min_length=1)]
+    answer: Annotated[RequiredText, Field(min_length=1)]
+    model_provider: Annotated[RequiredText, Field(max_length=64)] | None = None
+    model_id: Annotated[RequiredText, Field(max_length=128)] | None = None
+    conversation_id: ConversationId | None = None
+    client_message_id: Annotated[RequiredText, Field(min_length=1, max_length=64)] | None = None
+    conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
+    files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
+    inputs: JsonObject = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
+    created_at: datetime | None = None
+    message_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    answer_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    total_price: Annotated[Decimal, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
+    currency: Annotated[RequiredText, Field(max_length=8)] | None = None
+
+    @property
+    def latency(self) -> Decimal:
+        """``metadata.latency`` (already checked) as a DECIMAL(10,3) value; 0 when absent."""
+        raw = self.metadata.get("latency")
+        return Decimal(0) if raw is None else _as_latency(raw)
+
+
+def utc_timestamp(value: datetime | None) -> datetime:
+    """An aware UTC datetime at whole-second precision (the DDL's TIMESTAMP); naive means UTC."""
+    if value is None:
+        value = datetime.now(UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+class InsertResult(BaseModel):
+    success: bool = True
+    conversation_id: str
+    message_id: str
+    error: str | None = None
+    created: bool
+    conversation_created: bool
+
+
+class ConversationOut(BaseModel):
+    id: str
+    app_id: str
+    name: str
+    status: str
+    inputs: dict[str, Any]
+    from_end_user_id: str
+    from_source: str
+    dialogue_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: str
+    service: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    database: str
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    success: bool = False
+    error: str
+    detail: Any = None
+
