@@ -14,6 +14,8 @@ from sqlalchemy.types import DateTime
 from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.db.types import UTCDateTime
 
+AnyRow = Row[*tuple[Any, ...]]
+
 
 class greatest(GenericFunction[datetime]):  # noqa: N801 - SQL function names are lower case
     """``GREATEST(a, b)``; SQLite spells it ``MAX(a, b)``."""
@@ -52,7 +54,7 @@ async def insert_ignoring_duplicates(
 
 async def lock_conversation_owner(
     connection: AsyncConnection, conversation_id: str
-) -> Row[Any] | None:
+) -> AnyRow | None:
     """Read the conversation's owner while taking its row lock (``FOR UPDATE``).
 
     Every writer to a conversation takes this lock before touching ``messages``, so writers
@@ -68,7 +70,7 @@ async def lock_conversation_owner(
 
 async def find_message_by_client_id(
     connection: AsyncConnection, conversation_id: str, client_message_id: str
-) -> Row[Any] | None:
+) -> AnyRow | None:
     statement = select(messages.c.id, messages.c.query, messages.c.answer).where(
         messages.c.conversation_id == conversation_id,
         messages.c.client_message_id == client_message_id,
@@ -97,7 +99,7 @@ async def count_new_messages(
     await connection.execute(statement)
 
 
-async def get_conversation(connection: AsyncConnection, conversation_id: str) -> Row[Any] | None:
+async def get_conversation(connection: AsyncConnection, conversation_id: str) -> AnyRow | None:
     statement = select(conversations).where(conversations.c.id == conversation_id)
     return (await connection.execute(statement)).first()
 

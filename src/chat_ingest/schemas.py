@@ -7,7 +7,7 @@ characters or lone surrogates).
 
 import math
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -78,7 +78,7 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 
 
 def _as_latency(raw: float) -> Decimal:
-    return Decimal(str(raw)).quantize(Decimal("0.001"))
+    return Decimal(str(raw)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
 
 def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -211,4 +211,3 @@ class ErrorOut(BaseModel):
     success: bool = False
     error: str
     detail: Any = None
-

@@ -14,7 +14,11 @@ from chat_ingest.errors import IdempotencyConflict, InvalidInput, NotFound, Owne
 from chat_ingest.ids import new_id
 from chat_ingest.schemas import MAX_PRICE, BelongsTo, InsertRequest, utc_timestamp
 
-CREATED_BY_ROLE = {BelongsTo.user: "end_user", BelongsTo.assistant: "assistant", BelongsTo.system: "system"}
+CREATED_BY_ROLE = {
+    BelongsTo.user: "end_user",
+    BelongsTo.assistant: "assistant",
+    BelongsTo.system: "system",
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,9 @@ def _message_row(
     }
 
 
-def _file_rows(request: InsertRequest, message_id: str, created_at: datetime) -> list[dict[str, Any]]:
+def _file_rows(
+    request: InsertRequest, message_id: str, created_at: datetime
+) -> list[dict[str, Any]]:
     return [
         {
             "id": new_id(),

@@ -1,6 +1,7 @@
 """The one table that turns exceptions into SPEC's JSON error bodies and status codes."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,7 +33,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
 
 
 def error_response(
-    status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    status: int, message: str, detail: Any = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     body = {"success": False, "error": message, "detail": detail}
     return JSONResponse(body, status_code=status, headers=headers)

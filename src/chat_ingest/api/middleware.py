@@ -26,7 +26,7 @@ def _incoming_request_id(scope: Scope) -> str:
         if name == REQUEST_ID_HEADER:
             candidate = value.decode("latin-1")
             if _ACCEPTABLE_REQUEST_ID.match(candidate):
-                return candidate
+                return str(candidate)
     return uuid.uuid4().hex
 
 

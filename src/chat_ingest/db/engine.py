@@ -32,9 +32,7 @@ class TimestampRange:
 MYSQL_TIMESTAMPS = TimestampRange(
     datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(2038, 1, 19, 3, 14, 7, tzinfo=UTC)
 )
-WIDE_TIMESTAMPS = TimestampRange(
-    datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
-)
+WIDE_TIMESTAMPS = TimestampRange(datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 
 
 def is_mysql(url: URL) -> bool:

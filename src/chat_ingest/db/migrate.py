@@ -66,10 +66,9 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the newest)."""
-    async with engine.connect() as connection:
-        async with _migration_lock(connection):
-            await connection.run_sync(_upgrade_on, revision)
-            await connection.commit()
+    async with engine.connect() as connection, _migration_lock(connection):
+        await connection.run_sync(_upgrade_on, revision)
+        await connection.commit()
 
 
 def _current_on(connection: Connection) -> str | None:

@@ -8,6 +8,8 @@ identifiers, and the server's default case-insensitive collation would make ``Co
 ``conv-a`` the same primary key (and let one app's listing match another app's id).
 """
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Enum,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 
 from chat_ingest.db.types import Json, LongText, UTCDateTime
 
-MYSQL_TABLE_OPTIONS = {
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
@@ -115,7 +117,9 @@ message_files = Table(
     ),
     Column(
         "transfer_method",
-        Enum("local_file", "remote_url", name="message_file_transfer_method", create_constraint=True),
+        Enum(
+            "local_file", "remote_url", name="message_file_transfer_method", create_constraint=True
+        ),
         nullable=False,
         server_default="local_file",
     ),
@@ -129,7 +133,13 @@ message_files = Table(
     Column("upload_file_id", String(128), nullable=True),
     Column(
         "created_by_role",
-        Enum("end_user", "assistant", "system", name="message_file_created_by_role", create_constraint=True),
+        Enum(
+            "end_user",
+            "assistant",
+            "system",
+            name="message_file_created_by_role",
+            create_constraint=True,
+        ),
         nullable=False,
         server_default="end_user",
     ),

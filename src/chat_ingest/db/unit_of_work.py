@@ -27,18 +27,20 @@ log = logging.getLogger(__name__)
 MYSQL_TRANSIENT_CODES = frozenset({1205, 1213, 2002, 2003, 2006, 2013, 4031, 1927})
 # 40001 serialization failure, 40P01 deadlock, 55P03 lock not available, 57P01..03 shutdown.
 POSTGRES_TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
-SQLITE_TRANSIENT_MESSAGES = ("database is locked", "database table is locked")
+SQLITE_TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "unable to open")
 
 
 def _error_code(exc: DBAPIError) -> int | str | None:
+    """MySQL drivers put the server's error number first in ``args``; asyncpg's adapted errors
+    carry the SQLSTATE."""
     orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
     for attribute in ("sqlstate", "pgcode"):
         state = getattr(orig, attribute, None)
         if isinstance(state, str):
             return state
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        return args[0]
     return None
 
 
@@ -71,7 +73,9 @@ class Database:
         self.attempts = attempts
         self.time_budget = time_budget
 
-    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, retry: bool = True) -> T:
+    async def run(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], *, retry: bool = True
+    ) -> T:
         """Run ``work`` in one transaction, retrying transient failures within the time budget."""
         try:
             async with asyncio.timeout(self.time_budget):

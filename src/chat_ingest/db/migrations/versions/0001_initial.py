@@ -9,6 +9,7 @@ out instead of importing ``db.models`` (which will move on); a test keeps the tw
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-MYSQL_TABLE_OPTIONS = {
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
@@ -39,14 +40,18 @@ def _enum(name: str) -> sa.Enum:
     return sa.Enum(*ENUMS[name], name=name, create_constraint=True)
 
 
-def _timestamps(on_update: bool = True) -> list[sa.Column[object]]:
+def _timestamps(on_update: bool = True) -> list[sa.Column[Any]]:
     """created_at and updated_at as the design has them (MySQL refreshes updated_at itself)."""
     now = sa.text("CURRENT_TIMESTAMP")
     is_mysql = op.get_context().dialect.name in ("mysql", "mariadb")
     touched = sa.text("CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP") if is_mysql else now
-    columns = [sa.Column("created_at", UTCDateTime(), nullable=False, server_default=now)]
+    columns: list[sa.Column[Any]] = [
+        sa.Column("created_at", UTCDateTime(), nullable=False, server_default=now)
+    ]
     if on_update:
-        columns.append(sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=touched))
+        columns.append(
+            sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=touched)
+        )
     return columns
 
 

@@ -1,0 +1,25 @@
+# Every target installs what it needs first: a fresh machine only needs Python 3.11+ and make.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: install run test lint format bench
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen --quiet
+
+run: install
+	$(UV) run chat-ingest serve
+
+lint: install
+	$(UV) run ruff check src tests
+	$(UV) run ruff format --check src tests
+	$(UV) run mypy
+	$(UV) run lint-imports
+
+test: lint
+	$(UV) run pytest
+
+format: install
+	$(UV) run ruff check --fix src tests
+	$(UV) run ruff format src tests

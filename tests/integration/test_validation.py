@@ -1,0 +1,126 @@
+"""Every kind of invalid body is a 400 with a ``detail`` list, and writes nothing."""
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import unique
+from tests.integration.rows import count_rows
+
+pytestmark = pytest.mark.asyncio
+
+VALID = {"user_id": "u", "query": "q", "answer": "a"}
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+INVALID_FIELDS: dict[str, dict[str, Any]] = {
+    "missing query": {"query": None},
+    "blank answer": {"answer": "   "},
+    "empty user": {"user_id": ""},
+    "user too long": {"user_id": "u" * 65},
+    "query not a string": {"query": 123},
+    "model id too long": {"model_id": "m" * 129},
+    "provider too long": {"model_provider": "p" * 65},
+    "currency too long": {"currency": "DOLLARS!!"},
+    "name too long": {"conversation_name": "n" * 256},
+    "client id too long": {"client_message_id": "c" * 65},
+    "conversation id chars": {"conversation_id": "has space"},
+    "conversation id too long": {"conversation_id": "c" * 37},
+    "reserved health": {"conversation_id": "health"},
+    "reserved ready": {"conversation_id": "ready"},
+    "reserved conversations": {"conversation_id": "conversations"},
+    "nul in query": {"query": "a\x00b"},
+    "nul in inputs key": {"inputs": {"a\x00": 1}},
+    "nul in metadata value": {"metadata": {"note": ["x\x00"]}},
+    "inputs not object": {"inputs": [1, 2]},
+    "metadata not object": {"metadata": "x"},
+    "inputs too deep": {"inputs": nested(40)},
+    "latency negative": {"metadata": {"latency": -1}},
+    "latency string": {"metadata": {"latency": "1.2"}},
+    "latency bool": {"metadata": {"latency": True}},
+    "latency too large": {"metadata": {"latency": 1e10}},
+    "tokens negative": {"message_tokens": -1},
+    "tokens too large": {"answer_tokens": 2**31},
+    "tokens string": {"message_tokens": "5"},
+    "tokens bool": {"message_tokens": True},
+    "price negative": {"total_price": -0.5},
+    "price too large": {"total_price": 1e13},
+    "price not a number": {"total_price": "abc"},
+    "created_at garbage": {"created_at": "yesterday"},
+    "files not a list": {"files": {"url": "/a"}},
+    "file without url": {"files": [{"type": "image"}]},
+    "file url too long": {"files": [{"url": "/" + "a" * 2048}]},
+    "file bad type": {"files": [{"url": "/a", "type": "spreadsheet"}]},
+    "file bad transfer": {"files": [{"url": "/a", "transfer_method": "ftp"}]},
+    "file bad owner": {"files": [{"url": "/a", "belongs_to": "robot"}]},
+    "file not object": {"files": ["/a"]},
+    "too many files": {"files": [{"url": f"/{i}"} for i in range(101)]},
+    "integer too large in inputs": {"inputs": {"n": 2**70}},
+}
+
+
+@pytest.mark.parametrize("change", INVALID_FIELDS.values(), ids=INVALID_FIELDS.keys())
+async def test_invalid_field_is_400_and_writes_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, change: dict[str, Any]
+) -> None:
+    app_id = unique("app")
+    payload = {k: v for k, v in (VALID | {"app_id": app_id} | change).items() if v is not None}
+    response = await client.post("/api/chat/insert", content=json.dumps(payload))
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["success"] is False and error["error"].startswith("Invalid request body")
+    assert error["detail"] and {"loc", "msg", "type"} <= set(error["detail"][0])
+    assert error["detail"][0]["loc"][0] == "body"
+    assert await count_rows(engine, app_id) == (0, 0)
+
+
+MINIMAL = b'"app_id":"a","user_id":"u","query":"q","answer":"a"'
+RAW_BODIES: dict[str, bytes] = {
+    "empty": b"",
+    "malformed": b'{"app_id": ',
+    "array": b"[1, 2]",
+    "string": b'"hello"',
+    "null": b"null",
+    "invalid utf-8": b'{"app_id": "\xff\xfe"}',
+    "lone surrogate": b'{"app_id":"a","user_id":"u","query":"\\ud800","answer":"a"}',
+    "infinite number": b"{" + MINIMAL + b',"inputs":{"x":1e999}}',
+    "nan literal": b"{" + MINIMAL + b',"inputs":{"x":NaN}}',
+    "deeply nested": b'{"inputs":' + b"[" * 5000 + b"]" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES.values(), ids=RAW_BODIES.keys())
+async def test_malformed_body_is_400(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post(
+        "/api/chat/insert", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["success"] is False
+    assert isinstance(response.json()["detail"], list)
+
+
+async def test_valid_edge_values_are_stored_as_sent(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    app_id = "a" * 63 + "😀"
+    payload = VALID | {
+        "app_id": app_id,
+        "user_id": "u" * 64,
+        "query": "🀄️ 𠜎 emoji and 4-byte characters",
+        "client_message_id": "c" * 64,
+        "conversation_id": "C" * 36,
+        "conversation_name": "名" * 255,
+        "inputs": {"键": ["值", {"深": nested(20)}], "n": 2**62, "f": -1.5},
+    }
+    response = await client.post("/api/chat/insert", json=payload)
+    assert response.status_code == 200, response.text
+    assert await count_rows(engine, app_id) == (1, 1)
