@@ -65,8 +65,9 @@ async def _race(urls: list[str], app_id: str, conversation_id: str) -> list[http
 
 
 @pytest.mark.asyncio
-async def test_two_instances_on_one_new_mysql_database(tmp_path: Path) -> None:
-    factory = DatabaseFactory("mysql", tmp_path)
+@pytest.mark.parametrize("backend_name", ["mysql", "postgresql", "sqlite"])
+async def test_two_instances_race_on_one_new_database(tmp_path: Path, backend_name: str) -> None:
+    factory = DatabaseFactory(backend_name, tmp_path)
     url = await factory.new_url()
     engine: AsyncEngine = create_engine(url)
     try:

@@ -86,3 +86,21 @@ async def test_openapi_documents_insert(client: httpx.AsyncClient) -> None:
     assert {"200", "400", "409", "413", "503"} <= set(insert["responses"])
     assert "InsertRequest" in schema["components"]["schemas"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_unexpected_error_is_a_bare_500_with_request_id(database_url: str) -> None:
+    service = ServiceClient(make_settings(database_url))
+
+    @service.app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: SELECT * FROM users; password=hunter2")
+
+    service.http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service.app, raise_app_exceptions=False),
+        base_url="http://service",
+    )
+    async with service as http:
+        response = await http.get("/boom", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "error": "Internal server error.", "detail": None}
+    assert response.headers["x-request-id"] == "trace-me"

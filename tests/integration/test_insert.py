@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import unique
+from tests.conftest import ServiceClient, make_settings, unique
 from tests.integration.rows import conversation_row, count_rows, file_rows, message_rows
 
 pytestmark = pytest.mark.asyncio
@@ -248,3 +248,20 @@ async def test_get_missing_conversation_is_404(
     response = await client.get(f"/api/chat/{conversation_id}")
     assert response.status_code == 404
     assert response.json() == {"success": False, "error": "Conversation not found.", "detail": None}
+
+
+async def test_token_estimation_and_pricing_when_enabled(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    settings = make_settings(
+        database_url, token_estimation_enabled=True, price_per_1000_tokens=Decimal("2")
+    )
+    async with ServiceClient(settings) as http:
+        estimated = (await insert(http, query="你好世界", answer="hello big world")).json()
+        given = (await insert(http, query="你好世界", answer="hi", answer_tokens=100)).json()
+    [message] = await message_rows(engine, estimated["conversation_id"])
+    assert (message["message_tokens"], message["answer_tokens"]) == (6, 3)
+    assert message["total_price"] == Decimal("0.018")  # 9 tokens at 2 per 1000
+    [message] = await message_rows(engine, given["conversation_id"])
+    assert (message["message_tokens"], message["answer_tokens"]) == (6, 100)
+    assert message["total_price"] == Decimal("0.212")
