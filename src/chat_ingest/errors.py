@@ -16,6 +16,10 @@ class InvalidInput(ChatIngestError):
     """The request is malformed or breaks a field rule; nothing was written."""
 
 
+class RecordTooLarge(ChatIngestError):
+    """The record is larger than the database accepts in one statement."""
+
+
 class NotFound(ChatIngestError):
     """The requested record does not exist (or is not visible to the caller)."""
 

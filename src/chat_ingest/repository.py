@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, Table, literal, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime
 
+from chat_ingest.db.engine import MAX_STATEMENT_BYTES_KEY
 from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.db.types import UTCDateTime
 
@@ -102,6 +104,33 @@ async def count_new_messages(
 async def get_conversation(connection: AsyncConnection, conversation_id: str) -> AnyRow | None:
     statement = select(conversations).where(conversations.c.id == conversation_id)
     return (await connection.execute(statement)).first()
+
+
+# Characters the MySQL drivers escape with a backslash when they inline a string literal.
+_MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\n", b"\r", b"\x00", b"\x1a")
+
+
+def mysql_literal_bytes(row: dict[str, Any]) -> int:
+    """How many bytes ``row``'s values take in a MySQL statement (drivers inline them as
+    escaped literals, and the server refuses statements over ``max_allowed_packet``)."""
+    total = 0
+    for value in row.values():
+        if isinstance(value, str):
+            raw = value.encode()
+        elif isinstance(value, dict | list):
+            raw = orjson.dumps(value)
+        else:
+            total += 40  # numbers, dates, NULL
+            continue
+        total += len(raw) + sum(raw.count(char) for char in _MYSQL_ESCAPED)
+    return total
+
+
+def max_statement_bytes(connection: AsyncConnection) -> int | None:
+    """The largest statement the server takes (MySQL's max_allowed_packet, read when the
+    connection opened); None where there is no such limit."""
+    limit = connection.info.get(MAX_STATEMENT_BYTES_KEY)
+    return None if limit is None else int(limit)
 
 
 async def ping(connection: AsyncConnection) -> None:

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 RESERVED_CONVERSATION_IDS = frozenset({"health", "ready", "conversations"})
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
-MAX_JSON_DEPTH = 32  # MySQL refuses JSON documents nested deeper than 100 levels.
+MAX_JSON_DEPTH = 30  # MariaDB's JSON check refuses documents nested 32 levels deep.
 INT32_MAX = 2**31 - 1
 INT64_RANGE = (-(2**63), 2**64 - 1)
 MAX_LATENCY_SECONDS = Decimal("9999999.999")  # DECIMAL(10,3)
@@ -66,6 +66,27 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _trimmed(value: str) -> str:
+    """Identifiers may not start or end with whitespace: MySQL compares ``'k'`` and ``'k '`` as
+    equal (PAD SPACE collations), so such ids would collide there and not elsewhere."""
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+def _file_location(value: str) -> str:
+    if not value.startswith(("http://", "https://", "/")):
+        raise ValueError("must be an http(s) URL or an absolute path")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    try:
+        return utc_timestamp(value)
+    except OverflowError:
+        raise ValueError("is out of the supported range once converted to UTC") from None
+
+
 def _not_reserved(value: str) -> str:
     if value in RESERVED_CONVERSATION_IDS:
         raise ValueError(f"'{value}' is a reserved word and cannot be a conversation_id")
@@ -74,6 +95,7 @@ def _not_reserved(value: str) -> str:
 
 StorableText = Annotated[str, AfterValidator(check_storable_text)]
 RequiredText = Annotated[StorableText, AfterValidator(_not_blank)]
+Identifier = Annotated[RequiredText, AfterValidator(_trimmed)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 
 
@@ -88,7 +110,7 @@ def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
         return metadata
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError("metadata.latency must be a number of seconds")
-    if not 0 <= raw <= MAX_LATENCY_SECONDS or _as_latency(raw) > MAX_LATENCY_SECONDS:
+    if not 0 <= raw < MAX_LATENCY_SECONDS + 1 or _as_latency(raw) > MAX_LATENCY_SECONDS:
         raise ValueError(f"metadata.latency must be between 0 and {MAX_LATENCY_SECONDS} seconds")
     return metadata
 
@@ -127,7 +149,9 @@ class _Body(BaseModel):
 class FileIn(_Body):
     type: FileType = FileType.document
     transfer_method: TransferMethod = TransferMethod.local_file
-    url: Annotated[RequiredText, Field(min_length=1, max_length=2048)]
+    url: Annotated[
+        RequiredText, Field(min_length=1, max_length=2048), AfterValidator(_file_location)
+    ]
     belongs_to: BelongsTo = BelongsTo.user
     upload_file_id: Annotated[StorableText, Field(max_length=128)] | None = None
 
@@ -135,19 +159,19 @@ class FileIn(_Body):
 class InsertRequest(_Body):
     """One question/answer record, as POSTed to /api/chat/insert."""
 
-    app_id: Annotated[RequiredText, Field(min_length=1, max_length=64)]
-    user_id: Annotated[RequiredText, Field(min_length=1, max_length=64)]
+    app_id: Annotated[Identifier, Field(min_length=1, max_length=64)]
+    user_id: Annotated[Identifier, Field(min_length=1, max_length=64)]
     query: Annotated[RequiredText, Field(min_length=1)]
     answer: Annotated[RequiredText, Field(min_length=1)]
     model_provider: Annotated[RequiredText, Field(max_length=64)] | None = None
     model_id: Annotated[RequiredText, Field(max_length=128)] | None = None
     conversation_id: ConversationId | None = None
-    client_message_id: Annotated[RequiredText, Field(min_length=1, max_length=64)] | None = None
+    client_message_id: Annotated[Identifier, Field(min_length=1, max_length=64)] | None = None
     conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
     files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
     inputs: JsonObject = Field(default_factory=dict)
     metadata: Metadata = Field(default_factory=dict)
-    created_at: datetime | None = None
+    created_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
     message_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     answer_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     total_price: Annotated[Decimal, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None

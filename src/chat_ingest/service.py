@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chat_ingest import pricing, repository
 from chat_ingest.db.engine import TimestampRange
 from chat_ingest.db.models import conversations, messages
-from chat_ingest.errors import IdempotencyConflict, InvalidInput, NotFound, OwnershipConflict
+from chat_ingest.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+    OwnershipConflict,
+    RecordTooLarge,
+)
 from chat_ingest.ids import new_id
 from chat_ingest.schemas import MAX_PRICE, BelongsTo, InsertRequest, utc_timestamp
 
@@ -42,7 +48,7 @@ class InsertOutcome:
 
 
 def _created_at(request: InsertRequest, timestamps: TimestampRange) -> datetime:
-    created_at = utc_timestamp(request.created_at)
+    created_at = request.created_at or utc_timestamp(None)
     if not timestamps.earliest <= created_at <= timestamps.latest:
         raise InvalidInput(
             f"created_at must be between {timestamps.earliest.isoformat()} and "
@@ -141,6 +147,23 @@ def _file_rows(
     ]
 
 
+STATEMENT_HEADROOM_BYTES = 64 * 1024  # column names, keywords and the other values
+
+
+def _check_fits(connection: AsyncConnection, message: dict[str, Any]) -> None:
+    """Refuse, as too large, a message the database would drop the connection over."""
+    max_statement_bytes = repository.max_statement_bytes(connection)
+    if max_statement_bytes is None:
+        return
+    size = repository.mysql_literal_bytes(message) + STATEMENT_HEADROOM_BYTES
+    if size > max_statement_bytes:
+        raise RecordTooLarge(
+            "The record is too large for this database: its statement would be about "
+            f"{size} bytes, over the server's max_allowed_packet of {max_statement_bytes}.",
+            detail={"statement_bytes": size, "max_allowed_packet": max_statement_bytes},
+        )
+
+
 async def _claim_conversation(
     connection: AsyncConnection, request: InsertRequest, row: dict[str, Any]
 ) -> bool:
@@ -187,6 +210,7 @@ async def insert_message(
     created_at = _created_at(request, policy.timestamps)
     conversation_id = request.conversation_id or new_id()
     message = _message_row(request, conversation_id, created_at, policy)
+    _check_fits(connection, message)
     conversation_row = _conversation_row(request, conversation_id, created_at)
     conversation_created = await _claim_conversation(connection, request, conversation_row)
     if not await repository.insert_ignoring_duplicates(connection, messages, [message]):

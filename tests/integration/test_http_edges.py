@@ -20,6 +20,7 @@ UNREACHABLE = {
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     health = await client.get("/api/chat/health")
     assert health.json() == {"status": "healthy", "service": "chat-data-insertion"}
+    assert (await client.head("/api/chat/health")).status_code == 200
     ready = await client.get("/api/chat/ready")
     assert ready.status_code == 200 and ready.json() == {"status": "ready", "database": "ok"}
 

@@ -1,6 +1,7 @@
 """POST /api/chat/insert against each real backend: contract, reuse, idempotency, races."""
 
 import asyncio
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -265,3 +266,24 @@ async def test_token_estimation_and_pricing_when_enabled(
     [message] = await message_rows(engine, given["conversation_id"])
     assert (message["message_tokens"], message["answer_tokens"]) == (6, 100)
     assert message["total_price"] == Decimal("0.212")
+
+
+async def test_decimals_are_exact_on_every_backend(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    biggest = (await insert(client, total_price="999999999999.999999")).json()
+    rounded = (await insert(client, total_price="0.0000005", metadata={"latency": 0.0005})).json()
+    [message] = await message_rows(engine, biggest["conversation_id"])
+    assert message["total_price"] == Decimal("999999999999.999999")
+    [message] = await message_rows(engine, rounded["conversation_id"])
+    assert message["total_price"] == Decimal("0.000001")
+    assert message["provider_response_latency"] == Decimal("0.001")
+
+
+async def test_json_documents_come_back_as_sent(client: httpx.AsyncClient) -> None:
+    inputs = {"zeta": 1, "alpha": [-0.0, 1e19, 2**63], "中文": {"b": None, "a": True}}
+    created = (await insert(client, inputs=inputs)).json()
+    stored = (await client.get(f"/api/chat/{created['conversation_id']}")).json()["inputs"]
+    assert stored == inputs
+    assert list(stored) == ["zeta", "alpha", "中文"]
+    assert math.copysign(1, stored["alpha"][0]) == -1 and isinstance(stored["alpha"][1], float)

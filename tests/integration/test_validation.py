@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chat_ingest.schemas import MAX_JSON_DEPTH
 from tests.conftest import unique
 from tests.integration.rows import count_rows
 
@@ -65,6 +66,14 @@ INVALID_FIELDS: dict[str, dict[str, Any]] = {
     "file not object": {"files": ["/a"]},
     "too many files": {"files": [{"url": f"/{i}"} for i in range(101)]},
     "integer too large in inputs": {"inputs": {"n": 2**70}},
+    "nested one level too deep": {"metadata": nested(MAX_JSON_DEPTH)},
+    "created_at overflows when made UTC": {"created_at": "0001-01-01T00:00:00+01:00"},
+    "created_at overflows the other way": {"created_at": "9999-12-31T23:59:59-14:00"},
+    "client id with trailing space": {"client_message_id": "k "},
+    "app id with leading space": {"app_id": " app"},
+    "user id with trailing tab": {"user_id": "u\t"},
+    "file path not absolute": {"files": [{"url": "relative/path.pdf"}]},
+    "file url with another scheme": {"files": [{"url": "javascript:alert(1)"}]},
 }
 
 
@@ -74,6 +83,7 @@ async def test_invalid_field_is_400_and_writes_nothing(
 ) -> None:
     app_id = unique("app")
     payload = {k: v for k, v in (VALID | {"app_id": app_id} | change).items() if v is not None}
+    app_id = payload["app_id"]
     response = await client.post("/api/chat/insert", content=json.dumps(payload))
     assert response.status_code == 400, response.text
     error = response.json()
@@ -120,7 +130,25 @@ async def test_valid_edge_values_are_stored_as_sent(
         "conversation_id": "C" * 36,
         "conversation_name": "名" * 255,
         "inputs": {"键": ["值", {"深": nested(20)}], "n": 2**62, "f": -1.5},
+        "metadata": nested(MAX_JSON_DEPTH - 1),  # the deepest document allowed
     }
     response = await client.post("/api/chat/insert", json=payload)
     assert response.status_code == 200, response.text
     assert await count_rows(engine, app_id) == (1, 1)
+
+
+async def test_record_too_large_for_mysql_packet_is_413(
+    client: httpx.AsyncClient, engine: AsyncEngine, backend: str
+) -> None:
+    """MariaDB's default max_allowed_packet is 16 MiB and the query is stored twice (also in
+    ``message``): there this record cannot be written, elsewhere it can."""
+    app_id = unique("app")
+    payload = VALID | {"app_id": app_id, "query": "q" * 8_400_000}
+    response = await client.post("/api/chat/insert", json=payload)
+    if backend == "mysql":
+        assert response.status_code == 413, response.text
+        assert response.json()["detail"]["max_allowed_packet"] > 0
+        assert await count_rows(engine, app_id) == (0, 0)
+    else:
+        assert response.status_code == 200
+        assert await count_rows(engine, app_id) == (1, 1)

@@ -1,6 +1,9 @@
-"""The one table that turns exceptions into SPEC's JSON error bodies and status codes."""
+"""The one table that turns exceptions into SPEC's JSON error bodies and status codes.
 
-import logging
+Anything not listed here is unexpected: ``RequestContextMiddleware`` logs it and answers a
+bare 500.
+"""
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chat_ingest.api.middleware import REQUEST_ID_HEADER, BodyTooLarge, request_id_of
+from chat_ingest.api.middleware import BodyTimeout, BodyTooLarge
 from chat_ingest.errors import (
     ChatIngestError,
     DatabaseUnavailable,
@@ -18,9 +21,9 @@ from chat_ingest.errors import (
     InvalidInput,
     NotFound,
     OwnershipConflict,
+    RecordTooLarge,
 )
 
-log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
 
 STATUS_OF: dict[type[ChatIngestError], int] = {
@@ -28,6 +31,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
     NotFound: 404,
     OwnershipConflict: 409,
     IdempotencyConflict: 409,
+    RecordTooLarge: 413,
     DatabaseUnavailable: 503,
 }
 
@@ -80,14 +84,8 @@ async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
     return error_response(413, str(exc), {"max_body_bytes": exc.limit})
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    """Log once with the request id; answer without internals. This runs outside the
-    request-id middleware, so the header is added here."""
-    request_id = request_id_of(request.scope)
-    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-    response = error_response(500, "Internal server error.")
-    response.headers[REQUEST_ID_HEADER.decode()] = request_id
-    return response
+async def _body_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(408, str(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -95,4 +93,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(BodyTimeout, _body_timeout)

@@ -1,16 +1,22 @@
 """Pure ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware)."""
 
+import asyncio
 import logging
 import re
 import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("chat_ingest.access")
 REQUEST_ID_HEADER = b"x-request-id"
+BODY_READ_TIMEOUT_SECONDS = 30.0
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_INTERNAL_ERROR = orjson.dumps(
+    {"success": False, "error": "Internal server error.", "detail": None}
+)
 
 
 class BodyTooLarge(Exception):
@@ -19,6 +25,10 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"Request body is larger than {limit} bytes.")
         self.limit = limit
+
+
+class BodyTimeout(Exception):
+    """The client stopped sending its body (a slow or stalled client)."""
 
 
 def _incoming_request_id(scope: Scope) -> str:
@@ -30,13 +40,10 @@ def _incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def request_id_of(scope: Scope) -> str:
-    return str(scope.get("state", {}).get("request_id", ""))
-
-
 class RequestContextMiddleware:
-    """Gives every request an id (echoing a sane ``X-Request-ID``), puts it on every response,
-    caps the body at ``max_body_bytes`` and logs one line per request."""
+    """Per request: an id (echoing a sane ``X-Request-ID``) on every response, a body capped
+    at ``max_body_bytes`` and read within a time limit, one log line, and a bare JSON 500 for
+    anything unexpected (logged once, with the request id, never sent to the client)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -47,46 +54,55 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (REQUEST_ID_HEADER, request_id.encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         try:
-            await self.app(scope, self._limited(scope, receive), send_with_id)
+            await self.app(scope, self._guarded(scope, receive), send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if status is None:
+                await _send_internal_error(send_with_id)
         finally:
-            self._log(scope, request_id, status, time.perf_counter() - started)
+            self._log(scope, request_id, status or 500, time.perf_counter() - started)
 
-    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+    def _guarded(self, scope: Scope, receive: Receive) -> Receive:
         limit = self.max_body_bytes
-        received = 0
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
 
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
+            async def refuse() -> Message:
+                raise BodyTooLarge(limit)
+
+            return refuse
+        received = 0
+        body_complete = False
+
+        async def receive_guarded() -> Message:
+            nonlocal received, body_complete
+            if body_complete:
+                return await receive()
+            try:
+                async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout("The request body was not received in time.") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > limit:
                     raise BodyTooLarge(limit)
             return message
 
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-
-                async def refuse() -> Message:
-                    raise BodyTooLarge(limit)
-
-                return refuse
-        return receive_within_limit
+        return receive_guarded
 
     @staticmethod
     def _log(scope: Scope, request_id: str, status: int, seconds: float) -> None:
@@ -101,3 +117,12 @@ class RequestContextMiddleware:
                 "latency_ms": round(seconds * 1000, 2),
             },
         )
+
+
+async def _send_internal_error(send: Send) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(_INTERNAL_ERROR)),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": _INTERNAL_ERROR})

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MYSQL_CLIENT_FOUND_ROWS = 2  # the protocol's CLIENT_FOUND_ROWS capability bit
+MAX_STATEMENT_BYTES_KEY = "max_statement_bytes"  # in each pooled connection's ``info``
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,13 @@ def _install_connection_setup(engine: AsyncEngine, url: URL) -> None:
         @event.listens_for(engine.sync_engine, "do_connect")
         def _without_found_rows(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
             cparams["client_flag"] = cparams.get("client_flag", 0) & ~MYSQL_CLIENT_FOUND_ROWS
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _remember_packet_limit(dbapi_connection: Any, connection_record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT @@max_allowed_packet")
+            connection_record.info[MAX_STATEMENT_BYTES_KEY] = int(cursor.fetchone()[0])
+            cursor.close()
 
     elif url.get_backend_name() == "sqlite":
 

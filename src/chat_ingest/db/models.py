@@ -17,7 +17,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
@@ -25,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-from chat_ingest.db.types import Json, LongText, UTCDateTime
+from chat_ingest.db.types import ExactDecimal, Json, LongText, UTCDateTime
 
 MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
@@ -78,8 +77,10 @@ messages = Table(
     Column("message_tokens", Integer, nullable=False, server_default="0"),
     Column("answer", LongText, nullable=False),
     Column("answer_tokens", Integer, nullable=False, server_default="0"),
-    Column("provider_response_latency", Numeric(10, 3), nullable=False, server_default="0.000"),
-    Column("total_price", Numeric(18, 6), nullable=False, server_default="0.000000"),
+    Column(
+        "provider_response_latency", ExactDecimal(10, 3), nullable=False, server_default="0.000"
+    ),
+    Column("total_price", ExactDecimal(18, 6), nullable=False, server_default="0.000000"),
     Column("currency", String(8), nullable=False, server_default="USD"),
     Column(
         "status",

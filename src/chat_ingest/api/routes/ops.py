@@ -12,6 +12,7 @@ SERVICE_NAME = "chat-data-insertion"
 
 
 @router.get("/health", response_model=HealthOut, summary="Liveness; does not touch the database")
+@router.head("/health", include_in_schema=False)
 async def health() -> HealthOut:
     return HealthOut(status="healthy", service=SERVICE_NAME)
 

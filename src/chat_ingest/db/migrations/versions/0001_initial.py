@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from chat_ingest.db.types import Json, LongText, UTCDateTime
+from chat_ingest.db.types import ExactDecimal, Json, LongText, UTCDateTime
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -86,11 +86,11 @@ def upgrade() -> None:
         sa.Column("answer_tokens", sa.Integer(), nullable=False, server_default="0"),
         sa.Column(
             "provider_response_latency",
-            sa.Numeric(10, 3),
+            ExactDecimal(10, 3),
             nullable=False,
             server_default="0.000",
         ),
-        sa.Column("total_price", sa.Numeric(18, 6), nullable=False, server_default="0.000000"),
+        sa.Column("total_price", ExactDecimal(18, 6), nullable=False, server_default="0.000000"),
         sa.Column("currency", sa.String(8), nullable=False, server_default="USD"),
         sa.Column("status", _enum("message_status"), nullable=False, server_default="normal"),
         sa.Column("error", sa.Text(), nullable=True),
