@@ -55,6 +55,8 @@ conversations = Table(
     Column("updated_at", UTCDateTime, nullable=False, server_default=NOW),
     Index("idx_conv_app_created", "app_id", "created_at"),
     Index("idx_conv_user_created", "from_end_user_id", "created_at"),
+    Index("idx_conv_app_updated", "app_id", "updated_at"),
+    Index("idx_conv_app_user_updated", "app_id", "from_end_user_id", "updated_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 

@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 
-from chat_ingest import service
 from chat_ingest.api.deps import DatabaseDep, InsertPolicyDep
 from chat_ingest.api.errors import invalid_body
 from chat_ingest.api.openapi import ERROR_RESPONSES, json_body
 from chat_ingest.schemas import InsertRequest, InsertResult
+from chat_ingest.service import insert as insert_service
 
 router = APIRouter(prefix="/api/chat", tags=["insert"])
 M = TypeVar("M", bound=BaseModel)
@@ -37,7 +37,7 @@ def parse_body(model: type[M], body: bytes) -> M:
 async def insert(request: Request, database: DatabaseDep, policy: InsertPolicyDep) -> Any:
     payload = parse_body(InsertRequest, await request.body())
     outcome = await database.run(
-        lambda connection: service.insert_message(connection, payload, policy)
+        lambda connection: insert_service.insert_message(connection, payload, policy)
     )
     return InsertResult(
         conversation_id=outcome.conversation_id,

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from chat_ingest import service
 from chat_ingest.api.deps import DatabaseDep
 from chat_ingest.api.openapi import ERROR_RESPONSES
 from chat_ingest.schemas import HealthOut, ReadyOut
+from chat_ingest.service import read as read_service
 
 router = APIRouter(prefix="/api/chat", tags=["ops"])
 SERVICE_NAME = "chat-data-insertion"
@@ -24,5 +24,5 @@ async def health() -> HealthOut:
     responses={503: ERROR_RESPONSES[503]},
 )
 async def ready(database: DatabaseDep) -> ReadyOut:
-    await database.run(service.check_database, retry=False)
+    await database.run(read_service.check_database, retry=False)
     return ReadyOut(status="ready", database="ok")

@@ -5,11 +5,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from chat_ingest import service
 from chat_ingest.api.deps import DatabaseDep
 from chat_ingest.api.openapi import ERROR_RESPONSES
 from chat_ingest.errors import NotFound
 from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut
+from chat_ingest.service import read as read_service
 
 router = APIRouter(prefix="/api/chat", tags=["read"])
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
@@ -25,5 +25,5 @@ async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
     if not _CONVERSATION_ID.match(conversation_id):
         raise NotFound("Conversation not found.")
     return await database.run(
-        lambda connection: service.get_conversation(connection, conversation_id)
+        lambda connection: read_service.get_conversation(connection, conversation_id)
     )

@@ -1,4 +1,4 @@
-"""Use cases. Each takes an open connection inside the caller's transaction and never commits."""
+"""Storing one question/answer record."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -220,14 +220,3 @@ async def insert_message(
     if not conversation_created:
         await repository.count_new_messages(connection, conversation_id, 1, created_at)
     return InsertOutcome(conversation_id, message["id"], True, conversation_created)
-
-
-async def get_conversation(connection: AsyncConnection, conversation_id: str) -> dict[str, Any]:
-    row = await repository.get_conversation(connection, conversation_id)
-    if row is None:
-        raise NotFound("Conversation not found.")
-    return dict(row._mapping)
-
-
-async def check_database(connection: AsyncConnection) -> None:
-    await repository.ping(connection)
