@@ -32,5 +32,9 @@ class IdempotencyConflict(ChatIngestError):
     """The client_message_id was already used for a message with other content."""
 
 
+class ConcurrentChange(ChatIngestError):
+    """Another transaction created a row this one was about to create; run it again."""
+
+
 class DatabaseUnavailable(ChatIngestError):
     """The database could not be reached or kept failing transiently; safe to retry later."""

@@ -1,11 +1,17 @@
-"""SQL for the three tables. Callers own the transaction; nothing here commits."""
+"""SQL for the three tables. Callers own the transaction; nothing here commits.
 
-from collections.abc import Sequence
+Writes take whole lists of rows and go out as executemany calls: the MySQL drivers rewrite
+them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
+same on PostgreSQL and SQLite, so a batch costs a few round trips, not one per row, and each
+statement is compiled once and cached.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Table, literal, select, update
+from sqlalchemy import Row, Table, case, literal, select, tuple_, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -13,10 +19,11 @@ from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime
 
 from chat_ingest.db.engine import MAX_STATEMENT_BYTES_KEY
-from chat_ingest.db.models import conversations, message_files, messages
+from chat_ingest.db.models import conversations, messages
 from chat_ingest.db.types import UTCDateTime
 
 AnyRow = Row[*tuple[Any, ...]]
+MAX_IN_LIST = 1000  # ids per IN (...) list
 
 
 class greatest(GenericFunction[datetime]):  # noqa: N801 - SQL function names are lower case
@@ -31,74 +38,106 @@ def _greatest_on_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
     return f"MAX({compiler.process(element.clauses, **kw)})"
 
 
+def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 async def insert_ignoring_duplicates(
-    connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> int:
-    """Insert ``rows`` in one statement, skipping those that hit a unique key; return how
-    many were inserted.
+    """Insert ``rows``, skipping those that hit a unique key; return how many were inserted.
 
     The one place where "insert unless it exists" is spelled per backend. Never
     ``INSERT IGNORE``: it would also turn truncation and bad ENUM values into warnings.
-    On MySQL the ``id = id`` no-op also takes the existing row's exclusive lock, and the
-    engine's connections count it as 0 affected rows (see ``db.engine``).
+    On MySQL the ``id = id`` no-op takes the existing row's lock, and the engine's connections
+    count it as 0 affected rows (see ``db.engine``); elsewhere RETURNING lists what was new.
     """
+    if not rows:
+        return 0
     dialect = connection.dialect.name
     if dialect in ("mysql", "mariadb"):
-        statement: Any = mysql.insert(table).values(list(rows))
+        statement = mysql.insert(table)
         statement = statement.on_duplicate_key_update(id=table.c.id)
-    elif dialect == "postgresql":
-        statement = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).values(list(rows)).on_conflict_do_nothing()
-    result = await connection.execute(statement)
-    return int(result.rowcount)
+        return int((await connection.execute(statement, list(rows))).rowcount)
+    module = postgresql if dialect == "postgresql" else sqlite
+    returning = module.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return len((await connection.execute(returning, list(rows))).all())
 
 
-async def lock_conversation_owner(
-    connection: AsyncConnection, conversation_id: str
-) -> AnyRow | None:
-    """Read the conversation's owner while taking its row lock (``FOR UPDATE``).
+async def insert_rows(
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    if rows:
+        await connection.execute(table.insert(), list(rows))
+
+
+async def lock_conversation_owners(
+    connection: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """Lock the existing conversations among ``conversation_ids`` (``FOR UPDATE``, in id
+    order) and return their owners as ``{id: (app_id, from_end_user_id)}``.
 
     Every writer to a conversation takes this lock before touching ``messages``, so writers
-    queue instead of deadlocking on the foreign key's shared lock.
+    queue instead of deadlocking on the foreign key's shared lock; taking the locks in id
+    order keeps two batches from deadlocking on each other.
     """
-    statement = (
-        select(conversations.c.app_id, conversations.c.from_end_user_id)
-        .where(conversations.c.id == conversation_id)
-        .with_for_update()
-    )
-    return (await connection.execute(statement)).first()
+    owners: dict[str, tuple[str, str]] = {}
+    c = conversations.c
+    for chunk in _chunks(sorted(conversation_ids)):
+        statement = (
+            select(c.id, c.app_id, c.from_end_user_id)
+            .where(c.id.in_(chunk))
+            .order_by(c.id)
+            .with_for_update()
+        )
+        for row in await connection.execute(statement):
+            owners[row.id] = (row.app_id, row.from_end_user_id)
+    return owners
 
 
-async def find_message_by_client_id(
-    connection: AsyncConnection, conversation_id: str, client_message_id: str
-) -> AnyRow | None:
-    statement = select(messages.c.id, messages.c.query, messages.c.answer).where(
-        messages.c.conversation_id == conversation_id,
-        messages.c.client_message_id == client_message_id,
-    )
-    return (await connection.execute(statement)).first()
-
-
-async def insert_files(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await connection.execute(message_files.insert().values(list(rows)))
+async def find_messages_by_client_ids(
+    connection: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], AnyRow]:
+    """Stored messages by ``(conversation_id, client_message_id)``."""
+    found: dict[tuple[str, str], AnyRow] = {}
+    m = messages.c
+    for chunk in _chunks(keys):
+        statement = select(m.id, m.conversation_id, m.client_message_id, m.query, m.answer).where(
+            tuple_(m.conversation_id, m.client_message_id).in_(chunk)
+        )
+        for row in await connection.execute(statement):
+            found[(row.conversation_id, row.client_message_id)] = row
+    return found
 
 
 async def count_new_messages(
-    connection: AsyncConnection, conversation_id: str, new_messages: int, latest: datetime
+    connection: AsyncConnection, new_messages: Mapping[str, tuple[int, datetime]]
 ) -> None:
-    """Add ``new_messages`` to dialogue_count atomically in SQL, and move updated_at forward
-    to ``latest`` (never backward: a backfilled older message keeps the newer value)."""
-    statement = (
-        update(conversations)
-        .where(conversations.c.id == conversation_id)
-        .values(
-            dialogue_count=conversations.c.dialogue_count + new_messages,
-            updated_at=greatest(conversations.c.updated_at, literal(latest, UTCDateTime)),
+    """For each ``{conversation_id: (count, latest created_at)}``: add ``count`` to its
+    dialogue_count atomically in SQL, and move updated_at forward to ``latest`` (never back:
+    a backfilled older message keeps the newer value). One statement per 1000 conversations."""
+    c = conversations.c
+    ids = sorted(new_messages)
+    for chunk in _chunks(ids):
+        if len(chunk) == 1:
+            count, latest = new_messages[chunk[0]]
+            increment: Any = count
+            moved_to: Any = literal(latest, UTCDateTime)
+        else:
+            increment = case({i: new_messages[i][0] for i in chunk}, value=c.id)
+            moved_to = case(
+                {i: literal(new_messages[i][1], UTCDateTime) for i in chunk}, value=c.id
+            )
+        statement = (
+            update(conversations)
+            .where(c.id.in_(chunk))
+            .values(
+                dialogue_count=c.dialogue_count + increment,
+                updated_at=greatest(c.updated_at, moved_to),
+            )
         )
-    )
-    await connection.execute(statement)
+        await connection.execute(statement)
 
 
 async def get_conversation(connection: AsyncConnection, conversation_id: str) -> AnyRow | None:
@@ -106,11 +145,11 @@ async def get_conversation(connection: AsyncConnection, conversation_id: str) ->
     return (await connection.execute(statement)).first()
 
 
-# Characters the MySQL drivers escape with a backslash when they inline a string literal.
-_MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\n", b"\r", b"\x00", b"\x1a")
+# Bytes the MySQL drivers escape with a backslash when they inline a string literal.
+_MYSQL_ESCAPED = b"\\'\"\n\r\x00\x1a"
 
 
-def mysql_literal_bytes(row: dict[str, Any]) -> int:
+def mysql_literal_bytes(row: Mapping[str, Any]) -> int:
     """How many bytes ``row``'s values take in a MySQL statement (drivers inline them as
     escaped literals, and the server refuses statements over ``max_allowed_packet``)."""
     total = 0
@@ -122,7 +161,7 @@ def mysql_literal_bytes(row: dict[str, Any]) -> int:
         else:
             total += 40  # numbers, dates, NULL
             continue
-        total += len(raw) + sum(raw.count(char) for char in _MYSQL_ESCAPED)
+        total += 2 * len(raw) - len(raw.translate(None, _MYSQL_ESCAPED))
     return total
 
 

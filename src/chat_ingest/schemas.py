@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 RESERVED_CONVERSATION_IDS = frozenset({"health", "ready", "conversations"})
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
@@ -93,7 +93,8 @@ def _not_reserved(value: str) -> str:
     return value
 
 
-StorableText = Annotated[str, AfterValidator(check_storable_text)]
+StorableText = Annotated[str, Strict(), AfterValidator(check_storable_text)]
+Count = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 RequiredText = Annotated[StorableText, AfterValidator(_not_blank)]
 Identifier = Annotated[RequiredText, AfterValidator(_trimmed)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
@@ -117,7 +118,7 @@ def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
 
 Metadata = Annotated[JsonObject, AfterValidator(_check_latency)]
 ConversationId = Annotated[
-    str, StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
+    str, Strict(), StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
 ]
 
 
@@ -141,9 +142,11 @@ class BelongsTo(StrEnum):
 
 
 class _Body(BaseModel):
-    """Strict types (no "5" for 5, no true for 1); unknown fields are ignored."""
+    """Unknown fields are ignored. Strings and integers are strict (no 5 for "5", no "5" or
+    true for 5), per field rather than model-wide so that validating an already parsed JSON
+    object (a batch item) gives exactly the same verdict as validating JSON text."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
 
 class FileIn(_Body):
@@ -172,8 +175,8 @@ class InsertRequest(_Body):
     inputs: JsonObject = Field(default_factory=dict)
     metadata: Metadata = Field(default_factory=dict)
     created_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
-    message_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
-    answer_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    message_tokens: Count | None = None
+    answer_tokens: Count | None = None
     total_price: Annotated[Decimal, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
     currency: Annotated[RequiredText, Field(max_length=8)] | None = None
 

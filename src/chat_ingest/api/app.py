@@ -17,7 +17,7 @@ from chat_ingest.db import migrate
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.log_setup import configure_logging
-from chat_ingest.service.insert import InsertPolicy
+from chat_ingest.service.records import InsertPolicy
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chat_ingest.db.unit_of_work import Database
-from chat_ingest.service.insert import InsertPolicy
+from chat_ingest.service.records import InsertPolicy
 
 
 def get_database(request: Request) -> Database:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chat_ingest.errors import DatabaseUnavailable
+from chat_ingest.errors import ConcurrentChange, DatabaseUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def _error_code(exc: DBAPIError) -> int | str | None:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether running the same transaction again may succeed."""
-    if isinstance(exc, OSError | ConnectionError | PoolTimeoutError):
+    if isinstance(exc, OSError | ConnectionError | PoolTimeoutError | ConcurrentChange):
         return True
     if not isinstance(exc, DBAPIError):
         return False
@@ -92,7 +92,7 @@ async def _with_retries(
         try:
             async with engine.begin() as connection:
                 return await work(connection)
-        except (DBAPIError, OSError, PoolTimeoutError) as exc:
+        except (DBAPIError, OSError, PoolTimeoutError, ConcurrentChange) as exc:
             if not is_transient(exc):
                 raise
             attempt += 1

@@ -1,42 +1,36 @@
-"""Storing one question/answer record."""
+"""Storing question/answer records, one or a batch, in the caller's transaction.
 
+A single insert is a batch of one, so both follow the same rules:
+
+1. plan every record (pure checks; a record that cannot be stored fails alone);
+2. lock the given conversations that exist (``FOR UPDATE``, in id order) and read owners;
+3. settle each record in list order: another owner → 409; a client_message_id already used
+   earlier in the batch → a replay of that record (or 409 if the content differs);
+4. create the new conversations, already counting their messages; if one appeared meanwhile
+   (a concurrent creator), the whole transaction is run again (``ConcurrentChange``);
+5. insert all messages ignoring duplicate keys; only if some were duplicates, read the stored
+   ones to answer replays (same content) or 409 (other content);
+6. insert the files of the new messages, and add the new messages to the counters of the
+   conversations that already existed, all in a handful of statements.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat_ingest import pricing, repository
-from chat_ingest.db.engine import TimestampRange
-from chat_ingest.db.models import conversations, messages
+from chat_ingest import repository
+from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.errors import (
+    ChatIngestError,
+    ConcurrentChange,
     IdempotencyConflict,
-    InvalidInput,
-    NotFound,
     OwnershipConflict,
-    RecordTooLarge,
 )
-from chat_ingest.ids import new_id
-from chat_ingest.schemas import MAX_PRICE, BelongsTo, InsertRequest, utc_timestamp
-
-CREATED_BY_ROLE = {
-    BelongsTo.user: "end_user",
-    BelongsTo.assistant: "assistant",
-    BelongsTo.system: "system",
-}
-
-
-@dataclass(frozen=True)
-class InsertPolicy:
-    """The settings that shape a stored message, passed in by the edge that read them."""
-
-    default_model_provider: str
-    default_model_id: str
-    currency: str
-    token_estimation_enabled: bool
-    price_per_1000_tokens: Decimal
-    timestamps: TimestampRange
+from chat_ingest.schemas import InsertRequest
+from chat_ingest.service.records import InsertPolicy, Record, plan_record
 
 
 @dataclass(frozen=True)
@@ -47,176 +41,182 @@ class InsertOutcome:
     conversation_created: bool
 
 
-def _created_at(request: InsertRequest, timestamps: TimestampRange) -> datetime:
-    created_at = request.created_at or utc_timestamp(None)
-    if not timestamps.earliest <= created_at <= timestamps.latest:
-        raise InvalidInput(
-            f"created_at must be between {timestamps.earliest.isoformat()} and "
-            f"{timestamps.latest.isoformat()} on this database.",
-            detail=[{"loc": ["body", "created_at"], "msg": "out of range", "type": "value_error"}],
-        )
-    return created_at
-
-
-def _usage(request: InsertRequest, policy: InsertPolicy) -> tuple[int, int, Decimal]:
-    """Tokens and price: given values win, then estimation (when on), then 0."""
-    estimate = policy.token_estimation_enabled
-    message_tokens = request.message_tokens
-    if message_tokens is None:
-        message_tokens = pricing.estimate_tokens(request.query) if estimate else 0
-    answer_tokens = request.answer_tokens
-    if answer_tokens is None:
-        answer_tokens = pricing.estimate_tokens(request.answer) if estimate else 0
-    total_price = request.total_price
-    if total_price is None:
-        total_price = pricing.price(message_tokens + answer_tokens, policy.price_per_1000_tokens)
-    if total_price > MAX_PRICE:
-        raise InvalidInput(
-            "The computed total_price is too large to store.",
-            detail=[{"loc": ["body", "total_price"], "msg": "out of range", "type": "value_error"}],
-        )
-    return message_tokens, answer_tokens, total_price
-
-
-def _conversation_row(
-    request: InsertRequest, conversation_id: str, created_at: datetime
-) -> dict[str, Any]:
-    """A new conversation, born with its first message already counted."""
-    name = request.conversation_name
-    if name is None:
-        name = f"Conversation {created_at:%Y%m%d_%H%M%S}"
-    return {
-        "id": conversation_id,
-        "app_id": request.app_id,
-        "name": name,
-        "status": "normal",
-        "inputs": request.inputs,
-        "from_end_user_id": request.user_id,
-        "from_source": "api",
-        "dialogue_count": 1,
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
-
-
-def _message_row(
-    request: InsertRequest, conversation_id: str, created_at: datetime, policy: InsertPolicy
-) -> dict[str, Any]:
-    message_tokens, answer_tokens, total_price = _usage(request, policy)
-    return {
-        "id": new_id(),
-        "conversation_id": conversation_id,
-        "app_id": request.app_id,
-        "model_provider": request.model_provider or policy.default_model_provider,
-        "model_id": request.model_id or policy.default_model_id,
-        "inputs": request.inputs,
-        "query": request.query,
-        "message": {"content": request.query},
-        "message_tokens": message_tokens,
-        "answer": request.answer,
-        "answer_tokens": answer_tokens,
-        "provider_response_latency": request.latency,
-        "total_price": total_price,
-        "currency": request.currency or policy.currency,
-        "status": "normal",
-        "error": None,
-        "message_metadata": request.metadata,
-        "client_message_id": request.client_message_id,
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
-
-
-def _file_rows(
-    request: InsertRequest, message_id: str, created_at: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": new_id(),
-            "message_id": message_id,
-            "type": file.type.value,
-            "transfer_method": file.transfer_method.value,
-            "url": file.url,
-            "belongs_to": file.belongs_to.value,
-            "upload_file_id": file.upload_file_id,
-            "created_by_role": CREATED_BY_ROLE[file.belongs_to],
-            "created_by": request.user_id,
-            "created_at": created_at,
-        }
-        for file in request.files
-    ]
-
-
-STATEMENT_HEADROOM_BYTES = 64 * 1024  # column names, keywords and the other values
-
-
-def _check_fits(connection: AsyncConnection, message: dict[str, Any]) -> None:
-    """Refuse, as too large, a message the database would drop the connection over."""
-    max_statement_bytes = repository.max_statement_bytes(connection)
-    if max_statement_bytes is None:
-        return
-    size = repository.mysql_literal_bytes(message) + STATEMENT_HEADROOM_BYTES
-    if size > max_statement_bytes:
-        raise RecordTooLarge(
-            "The record is too large for this database: its statement would be about "
-            f"{size} bytes, over the server's max_allowed_packet of {max_statement_bytes}.",
-            detail={"statement_bytes": size, "max_allowed_packet": max_statement_bytes},
-        )
-
-
-async def _claim_conversation(
-    connection: AsyncConnection, request: InsertRequest, row: dict[str, Any]
-) -> bool:
-    """Create the conversation or lock the existing one; return whether it was created.
-
-    Raises ``OwnershipConflict`` when it exists for another app or end user.
-    """
-    if await repository.insert_ignoring_duplicates(connection, conversations, [row]):
-        return True
-    owner = await repository.lock_conversation_owner(connection, row["id"])
-    if owner is None:  # only if someone deleted it between the two statements
-        raise NotFound("The conversation was deleted while this message was being written.")
-    if owner.app_id != request.app_id or owner.from_end_user_id != request.user_id:
-        raise OwnershipConflict(
-            "conversation_id already exists for another app_id or user_id.",
-            detail={"conversation_id": row["id"]},
-        )
-    return False
-
-
-async def _replayed_message_id(
-    connection: AsyncConnection, request: InsertRequest, conversation_id: str
-) -> str:
-    """The id of the message stored earlier under the same client_message_id."""
-    assert request.client_message_id is not None  # only keyed messages can be duplicates
-    existing = await repository.find_message_by_client_id(
-        connection, conversation_id, request.client_message_id
-    )
-    if existing is None:
-        raise AssertionError("a duplicate message key without a stored message")
-    if existing.query != request.query or existing.answer != request.answer:
-        raise IdempotencyConflict(
-            "client_message_id was already used in this conversation for another query or answer.",
-            detail={"conversation_id": conversation_id, "message_id": existing.id},
-        )
-    return str(existing.id)
+ItemResult = InsertOutcome | ChatIngestError
+Owner = tuple[str, str]
 
 
 async def insert_message(
     connection: AsyncConnection, request: InsertRequest, policy: InsertPolicy
 ) -> InsertOutcome:
-    """Store one question/answer record: conversation (created or reused), message, files and
-    the conversation's counters, all in the caller's transaction."""
-    created_at = _created_at(request, policy.timestamps)
-    conversation_id = request.conversation_id or new_id()
-    message = _message_row(request, conversation_id, created_at, policy)
-    _check_fits(connection, message)
-    conversation_row = _conversation_row(request, conversation_id, created_at)
-    conversation_created = await _claim_conversation(connection, request, conversation_row)
-    if not await repository.insert_ignoring_duplicates(connection, messages, [message]):
-        replayed_id = await _replayed_message_id(connection, request, conversation_id)
-        return InsertOutcome(conversation_id, replayed_id, False, False)
-    await repository.insert_files(connection, _file_rows(request, message["id"], created_at))
-    if not conversation_created:
-        await repository.count_new_messages(connection, conversation_id, 1, created_at)
-    return InsertOutcome(conversation_id, message["id"], True, conversation_created)
+    """Store one record; its failure is raised."""
+    [result] = await insert_records(connection, [request], policy)
+    if isinstance(result, ChatIngestError):
+        raise result
+    return result
+
+
+async def insert_records(
+    connection: AsyncConnection, requests: Sequence[InsertRequest], policy: InsertPolicy
+) -> list[ItemResult]:
+    """Store ``requests`` (in list order) and return one result per request, at its index."""
+    results: list[ItemResult | None] = [None] * len(requests)
+    limit = repository.max_statement_bytes(connection)
+    planned: list[tuple[int, Record]] = []
+    for index, request in enumerate(requests):
+        try:
+            planned.append((index, plan_record(request, policy, limit)))
+        except ChatIngestError as error:
+            results[index] = error
+    given_ids = {record.conversation_id for _, record in planned if record.conversation_id_given}
+    existing = await repository.lock_conversation_owners(connection, sorted(given_ids))
+    batch = _Batch(existing, results)
+    for index, record in planned:
+        batch.admit(index, record)
+    await batch.write(connection)
+    return [_settled(result) for result in results]
+
+
+def _settled(result: ItemResult | None) -> ItemResult:
+    if result is None:
+        raise AssertionError("every record ends with a result")
+    return result
+
+
+class _Batch:
+    """The records admitted to one transaction, and the writes they add up to."""
+
+    def __init__(self, existing: dict[str, Owner], results: list[ItemResult | None]) -> None:
+        self.existing = existing
+        self.owners: dict[str, Owner] = dict(existing)
+        self.results = results
+        self.accepted: list[tuple[int, Record]] = []
+        self.first_with_key: dict[tuple[str, str], tuple[int, Record]] = {}
+        self.echoes: list[tuple[int, Record]] = []
+        self.announced: set[str] = set()  # new conversations already reported as created
+
+    def admit(self, index: int, record: Record) -> None:
+        owner = self.owners.setdefault(record.conversation_id, record.owner)
+        if owner != record.owner:
+            self.results[index] = OwnershipConflict(
+                "conversation_id already exists for another app_id or user_id.",
+                detail={"conversation_id": record.conversation_id},
+            )
+        elif record.key is not None and record.key in self.first_with_key:
+            self.echoes.append((index, record))
+        else:
+            if record.key is not None:
+                self.first_with_key[record.key] = (index, record)
+            self.accepted.append((index, record))
+
+    async def write(self, connection: AsyncConnection) -> None:
+        new_conversations = await self._create_conversations(connection)
+        inserted = await repository.insert_ignoring_duplicates(
+            connection, messages, [record.message for _, record in self.accepted]
+        )
+        stored = await self._stored_duplicates(connection, inserted)
+        created = [
+            self._settle(i, record, stored, new_conversations) for i, record in self.accepted
+        ]
+        new_records = [
+            record
+            for record, was_created in zip(self.accepted, created, strict=True)
+            if was_created
+        ]
+        if len(new_records) != inserted:
+            raise AssertionError("inserted messages and settled records disagree")
+        for index, record in self.echoes:
+            self.results[index] = self._settle_echo(record, stored)
+        files = [row for _, record in new_records for row in record.file_rows()]
+        await repository.insert_rows(connection, message_files, files)
+        await repository.count_new_messages(
+            connection, self._new_counts(new_records, new_conversations)
+        )
+
+    async def _create_conversations(self, connection: AsyncConnection) -> set[str]:
+        """Create the conversations that did not exist, each counting its messages here."""
+        starting: dict[str, list[Record]] = defaultdict(list)
+        for _, record in self.accepted:
+            if record.conversation_id not in self.existing:
+                starting[record.conversation_id].append(record)
+        rows = [
+            records[0].conversation_row(len(records), max(r.created_at for r in records))
+            for records in starting.values()
+        ]
+        if await repository.insert_ignoring_duplicates(connection, conversations, rows) != len(
+            rows
+        ):
+            raise ConcurrentChange("A conversation was created concurrently; retrying.")
+        return set(starting)
+
+    async def _stored_duplicates(
+        self, connection: AsyncConnection, inserted: int
+    ) -> dict[tuple[str, str], repository.AnyRow]:
+        """The stored messages behind the keys that hit duplicates (none in the usual case)."""
+        if inserted == len(self.accepted):
+            return {}
+        keys = [
+            record.key
+            for _, record in self.accepted
+            if record.key is not None and record.conversation_id in self.existing
+        ]
+        return await repository.find_messages_by_client_ids(connection, keys)
+
+    def _settle(
+        self,
+        index: int,
+        record: Record,
+        stored: dict[tuple[str, str], repository.AnyRow],
+        new_conversations: set[str],
+    ) -> bool:
+        """Record the result of an accepted record; return whether its message is new."""
+        row = stored.get(record.key) if record.key is not None else None
+        if row is None or row.id == record.message["id"]:
+            first_in_new = (
+                record.conversation_id in new_conversations
+                and record.conversation_id not in self.announced
+            )
+            self.announced.add(record.conversation_id)
+            self.results[index] = InsertOutcome(
+                record.conversation_id, record.message["id"], True, first_in_new
+            )
+            return True
+        self.results[index] = _replay(record, row.id, row.query, row.answer)
+        return False
+
+    def _settle_echo(
+        self, record: Record, stored: dict[tuple[str, str], repository.AnyRow]
+    ) -> ItemResult:
+        """A record whose key an earlier record of this batch already used."""
+        assert record.key is not None
+        first_index, first = self.first_with_key[record.key]
+        first_result = self.results[first_index]
+        if isinstance(first_result, InsertOutcome):
+            message_id, query, answer = (
+                first_result.message_id,
+                first.request.query,
+                first.request.answer,
+            )
+        else:  # the first one clashed with what was stored: compare with that
+            row = stored[record.key]
+            message_id, query, answer = row.id, row.query, row.answer
+        return _replay(record, message_id, query, answer)
+
+    def _new_counts(
+        self, new_records: list[tuple[int, Record]], new_conversations: set[str]
+    ) -> dict[str, tuple[int, datetime]]:
+        counts: dict[str, tuple[int, datetime]] = {}
+        for _, record in new_records:
+            if record.conversation_id in new_conversations:
+                continue
+            count, latest = counts.get(record.conversation_id, (0, record.created_at))
+            counts[record.conversation_id] = (count + 1, max(latest, record.created_at))
+        return counts
+
+
+def _replay(record: Record, message_id: str, query: str, answer: str) -> ItemResult:
+    if record.same_content(query, answer):
+        return InsertOutcome(record.conversation_id, str(message_id), False, False)
+    return IdempotencyConflict(
+        "client_message_id was already used in this conversation for another query or answer.",
+        detail={"conversation_id": record.conversation_id, "message_id": str(message_id)},
+    )
