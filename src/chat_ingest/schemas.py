@@ -11,7 +11,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import from_json
+
+from chat_ingest.errors import InvalidInput
 
 RESERVED_CONVERSATION_IDS = frozenset({"health", "ready", "conversations"})
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
@@ -238,3 +249,80 @@ class ErrorOut(BaseModel):
     success: bool = False
     error: str
     detail: Any = None
+
+
+class BatchRequest(BaseModel):
+    """POST /api/chat/insert/batch (documentation model: items are validated one by one)."""
+
+    items: list[InsertRequest] = Field(min_length=1)
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    success: bool
+    status: int
+    conversation_id: str | None = None
+    message_id: str | None = None
+    created: bool = False
+    error: str | None = None
+
+
+class BatchResult(BaseModel):
+    success: bool = True
+    inserted: int
+    duplicates: int
+    failed: int
+    results: list[BatchItemResult]
+
+
+def problems(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic errors as ``{loc, msg, type}``, without echoing the offending input back."""
+    return [
+        {"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+
+
+def _invalid(details: list[dict[str, Any]], what: str, skip: int) -> InvalidInput:
+    first = details[0]
+    where = ".".join(str(part) for part in first["loc"][skip:]) or "body"
+    return InvalidInput(f"Invalid {what}: {where}: {first['msg']}.", detail=details)
+
+
+def parse_insert(body: bytes) -> InsertRequest:
+    """Validate a JSON body in one pass; any problem is an ``InvalidInput``."""
+    try:
+        return InsertRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid(problems(exc, ("body",)), "request body", 1) from None
+
+
+def parse_insert_item(item: Any, index: int) -> InsertRequest:
+    """Validate one already-parsed batch item (same verdicts as ``parse_insert``)."""
+    try:
+        return InsertRequest.model_validate(item)
+    except ValidationError as exc:
+        raise _invalid(problems(exc, ("body", "items", index)), "item", 3) from None
+
+
+def parse_batch(body: bytes, max_items: int) -> list[Any]:
+    """The raw items of a batch body; a malformed body or item count is an ``InvalidInput``."""
+    try:
+        document = from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]
+        raise InvalidInput("Invalid request body: not valid JSON.", detail=detail) from None
+    items = document.get("items") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= max_items:
+        detail = [
+            {
+                "loc": ["body", "items"],
+                "msg": f"must be a list of 1 to {max_items} insert bodies",
+                "type": "value_error",
+            }
+        ]
+        raise InvalidInput(
+            f"Invalid request body: items must be a list of 1 to {max_items} insert bodies.",
+            detail=detail,
+        )
+    return items

@@ -152,3 +152,21 @@ async def test_record_too_large_for_mysql_packet_is_413(
     else:
         assert response.status_code == 200
         assert await count_rows(engine, app_id) == (1, 1)
+
+
+async def test_batch_items_get_the_same_verdicts(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    app_id = unique("app")
+    items = [
+        {k: v for k, v in (VALID | {"app_id": app_id} | change).items() if v is not None}
+        for change in INVALID_FIELDS.values()
+    ]
+    valid = VALID | {"app_id": app_id}
+    response = await client.post(
+        "/api/chat/insert/batch", content=json.dumps({"items": [*items, valid]})
+    )
+    assert response.status_code == 200, response.text
+    statuses = [r["status"] for r in response.json()["results"]]
+    assert statuses == [400] * len(items) + [200]
+    assert await count_rows(engine, app_id) == (1, 1)

@@ -53,6 +53,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(database.engine)
+            app.state.settings = settings
             app.state.database = database
             app.state.insert_policy = insert_policy(settings)
             yield

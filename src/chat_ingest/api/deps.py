@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chat_ingest.config import Settings
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
 
@@ -18,5 +19,11 @@ def get_insert_policy(request: Request) -> InsertPolicy:
     return policy
 
 
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]

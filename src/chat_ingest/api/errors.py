@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat_ingest.api.middleware import BodyTimeout, BodyTooLarge
@@ -43,21 +42,6 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validation_details(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """pydantic errors as ``{loc, msg, type}``, without echoing the offending input back."""
-    return [
-        {"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]}
-        for error in errors
-    ]
-
-
-def invalid_body(exc: ValidationError) -> InvalidInput:
-    details = validation_details(exc.errors(), prefix=("body",))
-    first = details[0]
-    where = ".".join(str(part) for part in first["loc"][1:]) or "body"
-    return InvalidInput(f"Invalid request body: {where}: {first['msg']}.", detail=details)
-
-
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatIngestError)
     status = STATUS_OF.get(type(exc), 500)
@@ -67,7 +51,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = validation_details(list(exc.errors()))
+    details = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
     where = ".".join(str(part) for part in details[0]["loc"]) if details else "request"
     message = details[0]["msg"] if details else "invalid"
     return error_response(400, f"Invalid request: {where}: {message}.", details)
