@@ -1,16 +1,38 @@
 """The ``chat-ingest`` command line. Every command reads the same settings as the service."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, TypeVar
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import (
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_ingest.config import ConfigurationError, Settings, load_settings
 from chat_ingest.db import migrate
 from chat_ingest.db.engine import create_engine
+from chat_ingest.errors import ChatIngestError
+from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
+from chat_ingest.runtime import insert_policy, open_database
+from chat_ingest.service import export as export_service
+from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
 
 T = TypeVar("T")
 app = typer.Typer(help="chat-ingest: store and read Dify-style chat records.", no_args_is_help=True)
@@ -80,3 +102,129 @@ def db_current() -> None:
 def db_sql() -> None:
     """Print the DDL for the configured backend, without touching the database."""
     typer.echo(migrate.offline_sql(_settings().database_url), nl=False)
+
+
+def _open_input(source: str) -> IO[bytes]:
+    if source == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(source).open("rb")
+    except OSError as exc:
+        typer.echo(f"chat-ingest: cannot read {source}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _default_rejects(source: str) -> Path:
+    return Path("import.rejects.jsonl") if source == "-" else Path(f"{source}.rejects.jsonl")
+
+
+@contextmanager
+def _progress(source: str) -> Iterator[Callable[[int], None]]:
+    """A rows and rows/s display on stderr, only when stderr is a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda done: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn())
+    with Progress(*columns, RowsPerSecond(), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"importing {source}", total=None)
+        yield lambda done: progress.advance(task, done)
+
+
+class RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f} rows/s")
+
+
+async def _import(
+    settings: Settings, lines: Iterator[Line], rejects: RejectFile, options: "ImportOptions"
+) -> Tally:
+    with _progress(options.source) as on_progress:
+        if options.url:
+            http_sink = HttpSink(options.url, options.api_key)
+            try:
+                return await import_lines(
+                    lines, http_sink, rejects, options.chunk_size, on_progress
+                )
+            finally:
+                await http_sink.aclose()
+        database = open_database(settings)
+        try:
+            if settings.auto_migrate:
+                await migrate.upgrade(database.engine)
+            sink = DatabaseSink(database, insert_policy(settings))
+            return await import_lines(lines, sink, rejects, options.chunk_size, on_progress)
+        finally:
+            await database.engine.dispose()
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    source: str
+    chunk_size: int
+    url: str | None
+    api_key: str | None
+
+
+@app.command("import")
+def import_(
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines; - reads stdin")],
+    chunk_size: Annotated[int, typer.Option(min=1, max=100_000, help="Lines per write")] = 1000,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Where rejected lines go [default: FILE.rejects.jsonl]"),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Send chunks to this service's batch endpoint instead")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --url")] = None,
+) -> None:
+    """Bulk-load insert bodies from JSON Lines. Safe to re-run: nothing is stored twice.
+
+    Exit status: 0 all stored, 3 some lines rejected (see the rejects file), 1 failure."""
+    settings = _settings()
+    options = ImportOptions(source, chunk_size, url, api_key)
+    stream = _open_input(source)
+    reject_file = RejectFile(rejects or _default_rejects(source))
+    try:
+        tally = asyncio.run(_import(settings, read_lines(stream), reject_file, options))
+    except (SinkError, ChatIngestError) as exc:
+        typer.echo(f"chat-ingest: import stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        reject_file.close()
+        stream.close()
+    typer.echo(str(tally))
+    if tally.rejected:
+        typer.echo(f"rejected lines are in {reject_file.path}", err=True)
+        raise typer.Exit(3)
+
+
+@app.command()
+def export(
+    app_id: Annotated[str, typer.Option(help="The app whose messages to export")],
+    user_id: Annotated[str | None, typer.Option(help="Only this end user's")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only messages created at or after (ISO 8601, UTC)")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="File to write [default: stdout]")] = None,
+) -> None:
+    """Write an app's messages, oldest first, as JSON Lines of insert bodies (the import
+    format: importing them into an empty database reproduces the same records)."""
+    settings = _settings()
+    since_utc = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+    sink = output.open("wb") if output else sys.stdout.buffer
+
+    async def run(engine: AsyncEngine) -> int:
+        if settings.auto_migrate:
+            await migrate.upgrade(engine)
+        bodies = export_service.insert_bodies(engine, app_id, user_id, since_utc)
+        return await export_lines(bodies, sink.write)
+
+    try:
+        count = _with_engine(settings, run)
+    finally:
+        sink.flush()
+        if output:
+            sink.close()
+    typer.echo(f"exported {count} messages", err=True)

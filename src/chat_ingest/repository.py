@@ -6,12 +6,12 @@ same on PostgreSQL and SQLite, so a batch costs a few round trips, not one per r
 statement is compiled once and cached.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Table, case, literal, select, tuple_, update
+from sqlalchemy import Row, Select, Table, case, literal, select, tuple_, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -19,7 +19,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime
 
 from chat_ingest.db.engine import MAX_STATEMENT_BYTES_KEY
-from chat_ingest.db.models import conversations, messages
+from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.db.types import UTCDateTime
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -143,6 +143,44 @@ async def count_new_messages(
 async def get_conversation(connection: AsyncConnection, conversation_id: str) -> AnyRow | None:
     statement = select(conversations).where(conversations.c.id == conversation_id)
     return (await connection.execute(statement)).first()
+
+
+def app_messages(app_id: str, user_id: str | None, since: datetime | None) -> Select[Any]:
+    """An app's messages oldest first, with their conversation's name and end user."""
+    m, c = messages.c, conversations.c
+    statement = (
+        select(messages, c.name.label("conversation_name"), c.from_end_user_id)
+        .join(conversations, m.conversation_id == c.id)
+        .where(c.app_id == app_id)
+        .order_by(m.created_at, m.id)
+    )
+    if user_id is not None:
+        statement = statement.where(c.from_end_user_id == user_id)
+    if since is not None:
+        statement = statement.where(m.created_at >= literal(since, UTCDateTime))
+    return statement
+
+
+async def stream_rows(
+    connection: AsyncConnection, statement: Select[Any], page: int = 1000
+) -> AsyncIterator[Sequence[AnyRow]]:
+    """Run ``statement`` with a server-side cursor, yielding rows ``page`` at a time."""
+    result = await connection.stream(statement.execution_options(yield_per=page))
+    async for rows in result.partitions():
+        yield rows
+
+
+async def files_of(
+    connection: AsyncConnection, message_ids: Sequence[str]
+) -> dict[str, list[AnyRow]]:
+    """The files of ``message_ids``, by message id, oldest first."""
+    files: dict[str, list[AnyRow]] = {}
+    f = message_files.c
+    for chunk in _chunks(message_ids):
+        statement = select(message_files).where(f.message_id.in_(chunk)).order_by(f.id)
+        for row in await connection.execute(statement):
+            files.setdefault(row.message_id, []).append(row)
+    return files
 
 
 # Bytes the MySQL drivers escape with a backslash when they inline a string literal.

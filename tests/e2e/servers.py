@@ -30,10 +30,19 @@ def free_port() -> int:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None
+    *args: str, env: dict[str, str], cwd: Path | None = None, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], env=_environment(env), cwd=cwd, capture_output=True, text=True, timeout=120
+    """Run ``chat-ingest ARGS`` in a clean environment plus ``env``; quiet logs."""
+    result = subprocess.run(
+        [*CLI, *args],
+        env=_environment({"LOG_LEVEL": "WARNING"} | env),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, result.stdout.decode(), result.stderr.decode()
     )
 
 

@@ -18,18 +18,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat_ingest import repository
 from chat_ingest.db.models import conversations, message_files, messages
+from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import (
     ChatIngestError,
     ConcurrentChange,
     IdempotencyConflict,
     OwnershipConflict,
 )
-from chat_ingest.schemas import InsertRequest
+from chat_ingest.schemas import InsertRequest, parse_insert_item
 from chat_ingest.service.records import InsertPolicy, Record, plan_record
 
 
@@ -43,6 +45,27 @@ class InsertOutcome:
 
 ItemResult = InsertOutcome | ChatIngestError
 Owner = tuple[str, str]
+
+
+async def store_items(
+    database: Database, items: Sequence[Any], policy: InsertPolicy
+) -> list[ItemResult]:
+    """Validate raw (parsed JSON) items one by one and store the valid ones in one unit of
+    work; return one result per item, at its index. The batch endpoint and the importer's
+    database sink both go through here."""
+    results: list[ItemResult | None] = [None] * len(items)
+    valid: list[tuple[int, InsertRequest]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, parse_insert_item(item, index)))
+        except ChatIngestError as error:
+            results[index] = error
+    if valid:
+        requests = [request for _, request in valid]
+        stored = await database.run(lambda connection: insert_records(connection, requests, policy))
+        for (index, _), result in zip(valid, stored, strict=True):
+            results[index] = result
+    return [_settled(result) for result in results]
 
 
 async def insert_message(

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from chat_ingest.api.deps import DatabaseDep, InsertPolicyDep, SettingsDep
 from chat_ingest.api.errors import STATUS_OF
 from chat_ingest.api.openapi import ERROR_RESPONSES, json_body
-from chat_ingest.errors import ChatIngestError
 from chat_ingest.schemas import (
     BatchItemResult,
     BatchRequest,
@@ -22,7 +21,6 @@ from chat_ingest.schemas import (
     InsertResult,
     parse_batch,
     parse_insert,
-    parse_insert_item,
 )
 from chat_ingest.service import insert as insert_service
 from chat_ingest.service.insert import InsertOutcome, ItemResult
@@ -61,25 +59,10 @@ async def insert_batch(
     request: Request, database: DatabaseDep, policy: InsertPolicyDep, settings: SettingsDep
 ) -> Any:
     items = parse_batch(await request.body(), settings.max_batch_items)
-    results: list[ItemResult | None] = [None] * len(items)
-    valid: list[tuple[int, InsertRequest]] = []
-    for index, item in enumerate(items):
-        try:
-            valid.append((index, parse_insert_item(item, index)))
-        except ChatIngestError as error:
-            results[index] = error
-    if valid:
-        stored = await database.run(
-            lambda connection: insert_service.insert_records(
-                connection, [payload for _, payload in valid], policy
-            )
-        )
-        for (index, _), result in zip(valid, stored, strict=True):
-            results[index] = result
-    return batch_result(results)
+    return batch_result(await insert_service.store_items(database, items, policy))
 
 
-def batch_result(results: list[ItemResult | None]) -> BatchResult:
+def batch_result(results: list[ItemResult]) -> BatchResult:
     items = [_item_result(index, result) for index, result in enumerate(results)]
     created = sum(item.created for item in items)
     failed = sum(not item.success for item in items)
@@ -88,7 +71,7 @@ def batch_result(results: list[ItemResult | None]) -> BatchResult:
     )
 
 
-def _item_result(index: int, result: ItemResult | None) -> BatchItemResult:
+def _item_result(index: int, result: ItemResult) -> BatchItemResult:
     if isinstance(result, InsertOutcome):
         return BatchItemResult(
             index=index,
@@ -98,7 +81,6 @@ def _item_result(index: int, result: ItemResult | None) -> BatchItemResult:
             message_id=result.message_id,
             created=result.created,
         )
-    assert result is not None, "every item has a result"
     return BatchItemResult(
         index=index, success=False, status=STATUS_OF.get(type(result), 500), error=result.message
     )

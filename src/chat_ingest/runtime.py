@@ -1,0 +1,31 @@
+"""Building the runtime objects (database, insert policy) from the settings, for the app
+factory and the CLI alike."""
+
+from sqlalchemy.engine import make_url
+
+from chat_ingest.config import Settings
+from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
+from chat_ingest.db.unit_of_work import Database
+from chat_ingest.service.records import InsertPolicy
+
+
+def insert_policy(settings: Settings) -> InsertPolicy:
+    return InsertPolicy(
+        default_model_provider=settings.default_model_provider,
+        default_model_id=settings.default_model_id,
+        currency=settings.currency,
+        token_estimation_enabled=settings.token_estimation_enabled,
+        price_per_1000_tokens=settings.price_per_1000_tokens,
+        timestamps=timestamp_range(make_url(settings.database_url)),
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    options = EngineOptions(
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        timeout=settings.db_timeout,
+        pool_recycle=settings.db_pool_recycle,
+    )
+    engine = create_engine(settings.database_url, options)
+    return Database(engine, attempts=settings.db_retry_attempts, time_budget=settings.db_timeout)
