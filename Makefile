@@ -23,3 +23,7 @@ test: lint
 format: install
 	$(UV) run ruff check --fix src tests
 	$(UV) run ruff format src tests
+
+bench: install
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(UV) run python benchmarks/bench.py

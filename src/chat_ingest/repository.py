@@ -8,6 +8,7 @@ statement is compiled once and cached.
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from sqlalchemy import Row, Select, Table, case, literal, select, tuple_, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime
 
@@ -55,14 +57,24 @@ async def insert_ignoring_duplicates(
     """
     if not rows:
         return 0
-    dialect = connection.dialect.name
+    statement = _insert_ignoring_duplicates(connection.dialect.name, table)
+    result = await connection.execute(statement, list(rows))
+    if connection.dialect.name in ("mysql", "mariadb"):
+        return int(result.rowcount)
+    return len(result.all())
+
+
+@cache
+def _insert_ignoring_duplicates(dialect: str, table: Table) -> Executable:
+    """Built once per backend and table (the hot path should not rebuild it per request)."""
+    statement: Executable
     if dialect in ("mysql", "mariadb"):
-        statement = mysql.insert(table)
-        statement = statement.on_duplicate_key_update(id=table.c.id)
-        return int((await connection.execute(statement, list(rows))).rowcount)
-    module = postgresql if dialect == "postgresql" else sqlite
-    returning = module.insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return len((await connection.execute(returning, list(rows))).all())
+        statement = mysql.insert(table).on_duplicate_key_update(id=table.c.id)
+    elif dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return statement
 
 
 async def insert_rows(

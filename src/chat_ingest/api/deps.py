@@ -1,4 +1,7 @@
-"""Dependency aliases for routes. The app factory puts the shared objects on ``app.state``."""
+"""Dependency aliases for routes. The app factory puts the shared objects on ``app.state``.
+
+The getters are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+pool, a thread hop per dependency per request."""
 
 from typing import Annotated
 
@@ -9,17 +12,17 @@ from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_insert_policy(request: Request) -> InsertPolicy:
+async def get_insert_policy(request: Request) -> InsertPolicy:
     policy: InsertPolicy = request.app.state.insert_policy
     return policy
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

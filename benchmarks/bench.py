@@ -1,0 +1,215 @@
+"""chat-ingest throughput on MariaDB, measured side by side with the database's own ceiling.
+
+Prints, in one run: (a) single inserts over HTTP with wrk at 16 and 64 connections, (b) the
+batch endpoint with batches of 1000, (c) ``chat-ingest import`` of a 200,000-line file and its
+peak memory, (d) the raw ceilings (one transaction per insert at 16 connections; multi-row
+INSERTs of 1000) and each of (a)-(c) as a ratio to its ceiling.
+
+    uv run python benchmarks/bench.py [--mysql-url URL] [--seconds 15] [--workers 2]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).parent))
+from raw_ceiling import multi_row, per_transaction
+from rows import insert_body
+
+HERE = Path(__file__).parent
+CLI = [sys.executable, "-m", "chat_ingest"]
+LUA = """
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/api/chat/insert", {["Content-Type"] = "application/json"},
+                    bodies[(n %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format('WRK {"requests": %%d, "seconds": %%f, "non2xx": %%d, "errors": %%d, '
+    .. '"p50_ms": %%f, "p99_ms": %%f}\\n', summary.requests, summary.duration / 1e6,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    url = make_url(server_url)
+    subprocess.run(
+        ["mysql", "-h", url.host or "127.0.0.1", "-P", str(url.port or 3306), "-u",
+         url.username or "root", "-e",
+         f"DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"],
+        check=True,
+    )  # fmt: skip
+    database_url = url.set(database=name).render_as_string(hide_password=False)
+    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return database_url
+
+
+def wrk(url: str, connections: int, seconds: int, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    encoded = ", ".join(json.dumps(orjson.dumps(b).decode(), ensure_ascii=False) for b in bodies)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % encoded)
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", script.name, url],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if "WRK " not in out.stdout:
+        raise RuntimeError(f"wrk failed: {out.stdout} {out.stderr}")
+    result = json.loads(out.stdout.split("WRK ", 1)[1].splitlines()[0])
+    result["rps"] = result["requests"] / result["seconds"]
+    return dict(result)
+
+
+async def batch_endpoint(url: str, bodies: list[dict[str, Any]], seconds: float) -> float:
+    """Logical inserts per second through POST /api/chat/insert/batch, 1000 items a batch,
+    two batches in flight (one per core)."""
+    payloads = [orjson.dumps({"items": bodies[i : i + 1000]}) for i in range(0, 4000, 1000)]
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def sender(http: httpx.AsyncClient, offset: int) -> None:
+        nonlocal done
+        n = offset
+        while time.perf_counter() < deadline:
+            response = await http.post(
+                "/api/chat/insert/batch",
+                content=payloads[n % len(payloads)],
+                headers={"content-type": "application/json"},
+            )
+            response.raise_for_status()
+            assert response.json()["inserted"] == 1000, response.text[:300]
+            done += 1000
+            n += 2
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        await asyncio.gather(sender(http, 0), sender(http, 1))
+    return done / (time.perf_counter() - started)
+
+
+def import_file(database_url: str, lines: int, directory: Path) -> dict[str, float]:
+    """Time ``chat-ingest import`` of ``lines`` generated lines; peak RSS from wait4."""
+    path = directory / "bench-import.jsonl"
+    rng = random.Random(7)
+    with path.open("wb") as out:
+        for n in range(lines):
+            out.write(orjson.dumps(insert_body(n, rng) | {"app_id": "bench-import"}) + b"\n")
+    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    started = time.perf_counter()
+    process = subprocess.Popen([*CLI, "import", str(path)], env=env, stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    summary = process.stdout.read().decode().strip() if process.stdout else ""
+    if status != 0 or not summary.startswith(f"inserted {lines},"):
+        raise RuntimeError(f"import failed ({status}): {summary}")
+    return {"rps": lines / elapsed, "seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
+
+
+class Server:
+    def __init__(self, database_url: str, workers: int, port: int = 10080) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
+                            "DB_POOL_SIZE": "64", "AUTO_MIGRATE": "false"}  # fmt: skip
+        self.process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            env=env,
+        )
+        for _ in range(200):
+            try:
+                if httpx.get(f"{self.url}/api/chat/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mysql-url", default="mysql+asyncmy://root@127.0.0.1:3306/test")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--import-lines", type=int, default=200_000)
+    args = parser.parse_args()
+
+    rng = random.Random(42)
+    bodies = [insert_body(n, rng) for n in range(4000)]
+    with_files = [insert_body(n, rng, with_files=True) for n in range(200)]
+    database_url = fresh_database(args.mysql_url, "chat_ingest_bench")
+    url = make_url(database_url)
+    dsn = {"host": url.host, "port": url.port or 3306, "user": url.username,
+           "password": url.password or "", "db": url.database}  # fmt: skip
+    results: dict[str, Any] = {}
+
+    results["raw_tx16"] = asyncio.run(per_transaction(dsn, bodies, 16, args.seconds))
+    results["raw_tx16_files"] = asyncio.run(per_transaction(dsn, with_files, 16, args.seconds))
+    results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 20))
+
+    server = Server(database_url, args.workers)
+    try:
+        results["http16"] = wrk(server.url, 16, args.seconds, bodies[:200])
+        results["http64"] = wrk(server.url, 64, args.seconds, bodies[:200])
+        results["http16_files"] = wrk(server.url, 16, args.seconds, with_files)
+        results["batch"] = asyncio.run(batch_endpoint(server.url, bodies, args.seconds))
+    finally:
+        server.stop()
+    with tempfile.TemporaryDirectory() as directory:
+        results["import"] = import_file(database_url, args.import_lines, Path(directory))
+    report(results, args)
+
+
+def report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    def http(name: str, key: str, ceiling: float) -> str:
+        x = r[key]
+        return (
+            f"| {name} | {x['rps']:,.0f} req/s | p50 {x['p50_ms']:.1f} ms,"
+            f" p99 {x['p99_ms']:.1f} ms, non-2xx {x['non2xx']}, errors {x['errors']}"
+            f" | {x['rps'] / ceiling:.0%} |"
+        )
+
+    lines = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"`uv run python benchmarks/bench.py --seconds {args.seconds} --workers {args.workers}`",
+        "",
+        "| measurement | rate | detail | ratio to ceiling |",
+        "|---|---|---|---|",
+        f"| (d) raw, 1 tx per insert, 16 conns | {r['raw_tx16']:,.0f} inserts/s |"
+        " ceiling for (a) | |",
+        f"| (d) raw, 1 tx per insert, 16 conns, 2 files | {r['raw_tx16_files']:,.0f} inserts/s |"
+        " ceiling for (a) with files | |",
+        f"| (d) raw, multi-row INSERTs of 1000 | {r['raw_multi']:,.0f} inserts/s |"
+        " ceiling for (b), (c) | |",
+        http("(a) HTTP single insert, 16 conns", "http16", r["raw_tx16"]),
+        http("(a) HTTP single insert, 64 conns", "http64", r["raw_tx16"]),
+        http("(a) HTTP single insert, 16 conns, 2 files", "http16_files", r["raw_tx16_files"]),
+        f"| (b) batch endpoint, 1000 per batch | {r['batch']:,.0f} inserts/s | |"
+        f" {r['batch'] / r['raw_multi']:.0%} |",
+        f"| (c) import, {args.import_lines:,} lines | {r['import']['rps']:,.0f} inserts/s |"
+        f" {r['import']['seconds']:.1f} s, peak RSS {r['import']['peak_mb']:.0f} MB |"
+        f" {r['import']['rps'] / r['raw_multi']:.0%} |",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
