@@ -75,6 +75,7 @@ def create_engine(database_url: str, options: EngineOptions | None = None) -> As
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
         "pool_pre_ping": True,
+        "pool_reset_on_return": None,  # see _rollback_only_if_needed
         "hide_parameters": True,  # errors and logs must never carry chat text
         "connect_args": _connect_args(url, options.timeout),
     }
@@ -94,6 +95,17 @@ def create_engine(database_url: str, options: EngineOptions | None = None) -> As
 
 
 def _install_connection_setup(engine: AsyncEngine, url: URL) -> None:
+    @event.listens_for(engine.sync_engine, "reset")
+    def _rollback_only_if_needed(dbapi_connection: Any, record: Any, state: Any) -> None:
+        """The pool's default reset sends a ROLLBACK for every connection it takes back: a
+        round trip per request, although ``engine.begin()`` has already committed. The MySQL
+        drivers know from the server's status flags whether a transaction is still open;
+        other drivers are always rolled back."""
+        in_transaction = getattr(dbapi_connection.driver_connection, "get_transaction_status", None)
+        if state.transaction_was_reset or (in_transaction is not None and not in_transaction()):
+            return
+        dbapi_connection.rollback()
+
     if is_mysql(url):
 
         @event.listens_for(engine.sync_engine, "do_connect")
