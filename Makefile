@@ -6,7 +6,10 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
+	@# Byte-compile our own sources too: with PYTHONDONTWRITEBYTECODE set, every process
+	@# (CLI runs, test servers) would otherwise recompile every module at start.
+	$(UV) run --frozen python -m compileall -q src
 
 run: install
 	$(UV) run chat-ingest serve

@@ -6,6 +6,7 @@ characters or lone surrogates).
 """
 
 import math
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -33,15 +34,17 @@ MAX_LATENCY_SECONDS = Decimal("9999999.999")  # DECIMAL(10,3)
 MAX_PRICE = Decimal("999999999999.999999")  # DECIMAL(18,6)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def check_storable_text(value: str) -> str:
     """Refuse text that some backend cannot store: NUL (PostgreSQL) and lone surrogates."""
-    if "\x00" in value:
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return value
+    if found.group() == "\x00":
         raise ValueError("must not contain the NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return value
+    raise ValueError("must be valid Unicode text (no lone surrogates)")
 
 
 def _check_json_value(value: Any, depth: int) -> None:

@@ -137,13 +137,19 @@ async def test_valid_edge_values_are_stored_as_sent(
     assert await count_rows(engine, app_id) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "big",
+    [{"query": "q" * 8_400_000}, {"metadata": {"quotes": "'" * 8_400_000}}],
+    ids=["query stored twice", "metadata escaped"],
+)
 async def test_record_too_large_for_mysql_packet_is_413(
-    client: httpx.AsyncClient, engine: AsyncEngine, backend: str
+    client: httpx.AsyncClient, engine: AsyncEngine, backend: str, big: dict[str, Any]
 ) -> None:
-    """MariaDB's default max_allowed_packet is 16 MiB and the query is stored twice (also in
-    ``message``): there this record cannot be written, elsewhere it can."""
+    """MariaDB's default max_allowed_packet is 16 MiB; the query is stored twice (also in
+    ``message``) and quotes are escaped: there these records cannot be written, elsewhere
+    they can."""
     app_id = unique("app")
-    payload = VALID | {"app_id": app_id, "query": "q" * 8_400_000}
+    payload = VALID | {"app_id": app_id} | big
     response = await client.post("/api/chat/insert", json=payload)
     if backend == "mysql":
         assert response.status_code == 413, response.text
