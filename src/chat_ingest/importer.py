@@ -7,8 +7,10 @@ derived conversation id too (idempotency is scoped to a conversation), so a seco
 same file finds every record already stored.
 """
 
+import asyncio
 import hashlib
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,9 @@ def keyed_item(line: Line) -> dict[str, Any]:
     return item
 
 
+CHUNKS_IN_FLIGHT = 2  # one chunk is validated while the database writes the previous one
+
+
 async def import_lines(
     lines: Iterable[Line],
     sink: Sink,
@@ -116,24 +121,52 @@ async def import_lines(
     chunk_size: int,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> Tally:
-    """Send ``lines`` to ``sink`` in chunks; count what happened and record the rejects."""
+    """Send ``lines`` to ``sink`` in chunks; count what happened and record the rejects.
+
+    Up to ``CHUNKS_IN_FLIGHT`` chunks are stored concurrently (each is its own transaction;
+    the conversation row locks keep a conversation's messages in file order) and their
+    verdicts are taken in file order."""
     tally = Tally()
-    for chunk in chunks(lines, chunk_size):
-        verdicts: dict[int, Verdict] = {}
-        sendable: list[tuple[Line, dict[str, Any]]] = []
-        for line in chunk:
-            try:
-                sendable.append((line, keyed_item(line)))
-            except LineError as exc:
-                verdicts[line.number] = Verdict(error=str(exc))
-        if sendable:
-            stored = await sink.store([item for _, item in sendable])
-            for (line, _), verdict in zip(sendable, stored, strict=True):
-                verdicts[line.number] = verdict
-        for line in chunk:  # in line order, so the reject file reads like the input
-            _count(tally, rejects, line, verdicts[line.number])
-        on_progress(len(chunk))
+    in_flight: deque[tuple[list[Line], asyncio.Task[dict[int, Verdict]]]] = deque()
+    try:
+        for chunk in chunks(lines, chunk_size):
+            in_flight.append((chunk, asyncio.create_task(_store_chunk(chunk, sink))))
+            if len(in_flight) == CHUNKS_IN_FLIGHT:
+                await _settle_oldest(in_flight, tally, rejects, on_progress)
+        while in_flight:
+            await _settle_oldest(in_flight, tally, rejects, on_progress)
+    finally:
+        for _, task in in_flight:
+            task.cancel()
     return tally
+
+
+async def _store_chunk(chunk: list[Line], sink: Sink) -> dict[int, Verdict]:
+    verdicts: dict[int, Verdict] = {}
+    sendable: list[tuple[Line, dict[str, Any]]] = []
+    for line in chunk:
+        try:
+            sendable.append((line, keyed_item(line)))
+        except LineError as exc:
+            verdicts[line.number] = Verdict(error=str(exc))
+    if sendable:
+        stored = await sink.store([item for _, item in sendable])
+        for (line, _), verdict in zip(sendable, stored, strict=True):
+            verdicts[line.number] = verdict
+    return verdicts
+
+
+async def _settle_oldest(
+    in_flight: deque[tuple[list[Line], asyncio.Task[dict[int, Verdict]]]],
+    tally: Tally,
+    rejects: RejectFile,
+    on_progress: Callable[[int], None],
+) -> None:
+    chunk, task = in_flight.popleft()
+    verdicts = await task
+    for line in chunk:  # in line order, so the reject file reads like the input
+        _count(tally, rejects, line, verdicts[line.number])
+    on_progress(len(chunk))
 
 
 def _count(tally: Tally, rejects: RejectFile, line: Line, verdict: Verdict) -> None:
