@@ -13,6 +13,7 @@ from chat_ingest.api.middleware import RequestContextMiddleware
 from chat_ingest.api.openapi import install_openapi
 from chat_ingest.api.routes import insert, ops, read
 from chat_ingest.config import Settings, load_settings
+from chat_ingest.cursors import CursorSigner
 from chat_ingest.db import migrate
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
@@ -55,6 +56,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 await migrate.upgrade(database.engine)
             app.state.database = database
             app.state.insert_policy = insert_policy(settings)
+            app.state.cursor_signer = CursorSigner(settings.cursor_key)
             yield
         finally:
             await database.engine.dispose()

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.insert import InsertPolicy
 
@@ -18,5 +19,11 @@ def get_insert_policy(request: Request) -> InsertPolicy:
     return policy
 
 
+def get_cursor_signer(request: Request) -> CursorSigner:
+    signer: CursorSigner = request.app.state.cursor_signer
+    return signer
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
+CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]
