@@ -1,23 +1,15 @@
 """Insert one question/answer record (the design document's example_basic.py).
 
-Run the service with `make run`, then: `uv run python examples/basic.py [BASE_URL]`
-(BASE_URL defaults to $CHAT_INGEST_URL, else http://127.0.0.1:10000).
+Usage: `uv run python examples/basic.py [BASE_URL]` (see README, "More").
 """
 
-import os
-import sys
+from _common import base_url
 
 from chat_ingest.client import ChatIngestClient
 
-BASE_URL = (
-    sys.argv[1]
-    if len(sys.argv) > 1
-    else os.environ.get("CHAT_INGEST_URL", "http://127.0.0.1:10000")
-)
-
 
 def main() -> None:
-    with ChatIngestClient(BASE_URL) as client:
+    with ChatIngestClient(base_url()) as client:
         result = client.insert(
             app_id="your-app-id",
             user_id="your-user-id",

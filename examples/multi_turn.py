@@ -3,20 +3,12 @@
 Every turn goes into the same conversation: the first insert's conversation_id is reused.
 Then the conversation is read back, oldest message first.
 
-Run the service with `make run`, then: `uv run python examples/multi_turn.py [BASE_URL]`
-(BASE_URL defaults to $CHAT_INGEST_URL, else http://127.0.0.1:10000).
+Usage: `uv run python examples/multi_turn.py [BASE_URL]` (see README, "More").
 """
 
-import os
-import sys
+from _common import base_url
 
 from chat_ingest.client import ChatIngestClient
-
-BASE_URL = (
-    sys.argv[1]
-    if len(sys.argv) > 1
-    else os.environ.get("CHAT_INGEST_URL", "http://127.0.0.1:10000")
-)
 
 TURNS = [
     (
@@ -35,7 +27,7 @@ TURNS = [
 
 
 def main() -> None:
-    with ChatIngestClient(BASE_URL) as client:
+    with ChatIngestClient(base_url()) as client:
         conversation_id = None
         for number, (query, answer) in enumerate(TURNS, start=1):
             result = client.insert(

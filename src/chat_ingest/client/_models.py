@@ -4,7 +4,8 @@ from typing import TypeAlias
 
 from pydantic import BaseModel
 
-from chat_ingest.schemas import ConversationOut, FileOut, InsertResult, MessageOut, Page
+from chat_ingest.schemas import ConversationOut, FileOut, MessageOut, Page
+from chat_ingest.schemas import InsertResult as InsertResult  # re-exported
 
 Conversation: TypeAlias = ConversationOut
 Message: TypeAlias = MessageOut
@@ -31,15 +32,3 @@ class BatchResult(BaseModel):
     duplicates: int
     failed: int
     results: list[BatchItemResult]
-
-
-__all__ = [
-    "BatchItemResult",
-    "BatchResult",
-    "Conversation",
-    "ConversationPage",
-    "InsertResult",
-    "Message",
-    "MessageFile",
-    "MessagePage",
-]
