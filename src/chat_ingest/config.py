@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chat_ingest.cursors import derive_key
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat_ingest.db"
 SUPPORTED_URL_SCHEMES = (
     "mysql+asyncmy",
@@ -47,6 +49,13 @@ class Settings(BaseSettings):
     db_timeout: float = Field(default=10.0, gt=0, le=600)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_retry_attempts: int = Field(default=4, ge=1, le=20)
+    cursor_secret: str | None = Field(default=None, min_length=16)
+
+    @property
+    def cursor_key(self) -> bytes:
+        """The key page cursors are signed with: ``CURSOR_SECRET``, or by default one derived
+        from ``DATABASE_URL``, which every instance sharing the database already has."""
+        return derive_key(self.cursor_secret or self.database_url)
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -12,7 +12,19 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Select, Table, case, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    case,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -171,6 +183,55 @@ def app_messages(app_id: str, user_id: str | None, since: datetime | None) -> Se
     if since is not None:
         statement = statement.where(m.created_at >= literal(since, UTCDateTime))
     return statement
+
+
+def _after(
+    timestamp: Any, row_id: Any, position: tuple[datetime, str], *, descending: bool
+) -> ColumnElement[bool]:
+    """Keyset predicate: rows strictly after ``position`` in ``(timestamp, id)`` order.
+
+    Spelled ``t >= :t AND (t > :t OR id > :id)`` (mirrored when descending) rather than a
+    row-value comparison: portable, and the leading range on ``t`` lets every backend use the
+    ``(..., t)`` index, whose entries also carry the primary key ``id`` in order.
+    """
+    at, last_id = position
+    if descending:
+        return and_(timestamp <= at, or_(timestamp < at, row_id < last_id))
+    return and_(timestamp >= at, or_(timestamp > at, row_id > last_id))
+
+
+async def list_messages(
+    connection: AsyncConnection,
+    conversation_id: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[AnyRow]:
+    """Up to ``limit`` messages of a conversation, oldest first, after ``after``."""
+    statement = select(messages).where(messages.c.conversation_id == conversation_id)
+    if after is not None:
+        position = _after(messages.c.created_at, messages.c.id, after, descending=False)
+        statement = statement.where(position)
+    statement = statement.order_by(messages.c.created_at, messages.c.id).limit(limit)
+    return list(await connection.execute(statement))
+
+
+async def list_conversations(
+    connection: AsyncConnection,
+    app_id: str,
+    user_id: str | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> list[AnyRow]:
+    """Up to ``limit`` of an app's (and optionally one end user's) conversations, most
+    recently updated first, after ``before`` in that order."""
+    statement = select(conversations).where(conversations.c.app_id == app_id)
+    if user_id is not None:
+        statement = statement.where(conversations.c.from_end_user_id == user_id)
+    if before is not None:
+        updated_at, conversation_id = conversations.c.updated_at, conversations.c.id
+        statement = statement.where(_after(updated_at, conversation_id, before, descending=True))
+    order = (conversations.c.updated_at.desc(), conversations.c.id.desc())
+    return list(await connection.execute(statement.order_by(*order).limit(limit)))
 
 
 async def stream_rows(

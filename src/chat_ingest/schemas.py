@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -230,6 +230,56 @@ class ConversationOut(BaseModel):
     dialogue_count: int
     created_at: datetime
     updated_at: datetime
+
+
+class FileOut(BaseModel):
+    id: str
+    message_id: str
+    type: str
+    transfer_method: str
+    url: str
+    belongs_to: str
+    upload_file_id: str | None
+    created_by_role: str
+    created_by: str
+    created_at: datetime
+
+
+class MessageOut(BaseModel):
+    """A stored message with the DDL's column names. Decimals are JSON strings (exact)."""
+
+    id: str
+    conversation_id: str
+    app_id: str
+    model_provider: str
+    model_id: str
+    inputs: dict[str, Any]
+    query: str
+    message: dict[str, Any] | None
+    message_tokens: int
+    answer: str
+    answer_tokens: int
+    provider_response_latency: Decimal
+    total_price: Decimal
+    currency: str
+    status: str
+    error: str | None
+    message_metadata: dict[str, Any] | None
+    client_message_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    files: list[FileOut]
+
+
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a listing; pass ``next_cursor`` back to get the next one."""
+
+    data: list[Item]
+    has_more: bool
+    next_cursor: str | None
 
 
 class HealthOut(BaseModel):

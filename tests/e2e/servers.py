@@ -61,30 +61,52 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: 
     raise TimeoutError(f"{base_url} did not become healthy in {timeout}s")
 
 
-@contextmanager
-def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
-    """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
-    ports = [free_port() for _ in range(count)]
-    processes = [
-        subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=_environment({"LOG_FORMAT": "text"} | env),
-            cwd=cwd,
+class Server:
+    """One ``chat-ingest serve`` process on a fixed port, which can be stopped and started
+    again (e.g. to restart it under a running client)."""
+
+    def __init__(self, env: dict[str, str], cwd: Path | None = None, port: int | None = None):
+        self.env = _environment({"LOG_FORMAT": "text"} | env)
+        self.cwd = cwd
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+
+    def launch(self) -> None:
+        self.process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
+
+    def wait_until_healthy(self) -> None:
+        assert self.process is not None
+        _wait_until_healthy(self.url, self.process, timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn's graceful shutdown finishes requests in flight) and wait."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+
+@contextmanager
+def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
+    """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
+    servers = [Server(env, cwd) for _ in range(count)]
     try:
-        for url, process in zip(urls, processes, strict=True):
-            _wait_until_healthy(url, process, timeout=30)
-        yield urls
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_until_healthy()
+        yield [server.url for server in servers]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=30)
-            if process.stderr:
-                process.stderr.close()
+        for server in servers:
+            server.stop()

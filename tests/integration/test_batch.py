@@ -177,5 +177,5 @@ async def test_a_batch_is_a_handful_of_statements(database_url: str) -> None:
         ]
         result = await batch(http, items)
     assert result["inserted"] == 400
-    writes = [s for s in statements if not s.lstrip().upper().startswith(("SELECT 1", "PRAGMA"))]
-    assert len(writes) <= 8, writes
+    on_our_tables = [s for s in statements if "conversations" in s or "messages" in s]
+    assert len(on_our_tables) <= 8, on_our_tables

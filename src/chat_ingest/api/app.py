@@ -13,6 +13,7 @@ from chat_ingest.api.middleware import RequestContextMiddleware
 from chat_ingest.api.openapi import install_openapi
 from chat_ingest.api.routes import insert, ops, read
 from chat_ingest.config import Settings, load_settings
+from chat_ingest.cursors import CursorSigner
 from chat_ingest.db import migrate
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.runtime import insert_policy, open_database
@@ -32,6 +33,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.settings = settings
             app.state.database = database
             app.state.insert_policy = insert_policy(settings)
+            app.state.cursor_signer = CursorSigner(settings.cursor_key)
             yield
         finally:
             await database.engine.dispose()

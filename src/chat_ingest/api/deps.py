@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chat_ingest.config import Settings
+from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
 
@@ -27,6 +28,12 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_cursor_signer(request: Request) -> CursorSigner:
+    signer: CursorSigner = request.app.state.cursor_signer
+    return signer
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
+CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]

@@ -23,6 +23,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entries of the errors a route can answer."""
+    return {status: ERROR_RESPONSES[status] for status in statuses}
+
+
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring ``model`` as the route's required JSON body."""
     _raw_body_models.append(model)

@@ -1,29 +1,91 @@
-"""Read routes: a conversation by id."""
+"""Read routes: a conversation by id, a conversation's messages, an app's conversations.
+
+``/conversations`` is declared before ``/{conversation_id}`` so that it is not taken for an id
+(``conversations`` is a reserved word, never a conversation id).
+"""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from chat_ingest.api.deps import DatabaseDep
-from chat_ingest.api.openapi import ERROR_RESPONSES
+from chat_ingest.api.deps import CursorSignerDep, DatabaseDep
+from chat_ingest.api.openapi import error_responses
 from chat_ingest.errors import NotFound
-from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut
+from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut, MessageOut, Page
 from chat_ingest.service import read as read_service
+from chat_ingest.service.read import PageRequest
 
 router = APIRouter(prefix="/api/chat", tags=["read"])
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
+READ_ERRORS = error_responses(400, 404, 503)
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, description="The previous page's `next_cursor`, unchanged."),
+]
+AppId = Annotated[str, Query(min_length=1, max_length=64)]
+UserId = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+def _known_shape(conversation_id: str) -> str:
+    """An id that could never have been stored is simply not found."""
+    if not _CONVERSATION_ID.match(conversation_id):
+        raise NotFound("Conversation not found.")
+    return conversation_id
+
+
+@router.get(
+    "/conversations",
+    response_model=Page[ConversationOut],
+    summary="List an app's conversations, most recently updated first",
+    responses=error_responses(400, 503),
+)
+async def list_conversations(
+    database: DatabaseDep,
+    signer: CursorSignerDep,
+    app_id: AppId,
+    user_id: UserId = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Any:
+    page = PageRequest(limit, cursor)
+    return await database.run(
+        lambda connection: read_service.list_conversations(
+            connection, app_id, user_id, page, signer
+        )
+    )
 
 
 @router.get(
     "/{conversation_id}",
     response_model=ConversationOut,
     summary="Get a conversation",
-    responses=ERROR_RESPONSES,
+    responses=READ_ERRORS,
 )
 async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
-    if not _CONVERSATION_ID.match(conversation_id):
-        raise NotFound("Conversation not found.")
+    conversation_id = _known_shape(conversation_id)
     return await database.run(
         lambda connection: read_service.get_conversation(connection, conversation_id)
+    )
+
+
+@router.get(
+    "/{conversation_id}/messages",
+    response_model=Page[MessageOut],
+    summary="List a conversation's messages, oldest first, with their files",
+    responses=READ_ERRORS,
+)
+async def list_messages(
+    conversation_id: str,
+    database: DatabaseDep,
+    signer: CursorSignerDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Any:
+    conversation_id = _known_shape(conversation_id)
+    page = PageRequest(limit, cursor)
+    return await database.run(
+        lambda connection: read_service.list_messages(connection, conversation_id, page, signer)
     )

@@ -1,0 +1,117 @@
+"""The blocking client."""
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from chat_ingest.client import _calls
+from chat_ingest.client._calls import Call, RetryPolicy
+from chat_ingest.client._errors import ChatIngestError, error_from_transport
+from chat_ingest.client._models import (
+    BatchResult,
+    Conversation,
+    ConversationPage,
+    InsertResult,
+    Message,
+    MessagePage,
+)
+
+R = TypeVar("R")
+
+
+class ChatIngestClient:
+    """A client for one chat-ingest service. Safe to retry: see ``insert``.
+
+    ``transport`` replaces httpx's network transport (for tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=_calls.headers(api_key), transport=transport
+        )
+        self._retry = RetryPolicy(max_retries, backoff)
+
+    def _send(self, call: Call[R]) -> R:
+        for attempt in itertools.count():
+            try:
+                response = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
+                return call.result(response)
+            except httpx.TransportError as exc:
+                error: ChatIngestError = error_from_transport(exc)
+            except ChatIngestError as exc:
+                error = exc
+            delay = self._retry.delay(attempt, error)
+            if delay is None:
+                raise error
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def insert(self, **fields: Any) -> InsertResult:
+        """Insert one record (keyword arguments named as the insert body's fields).
+
+        A ``client_message_id`` (and, for a new conversation, a ``conversation_id``) is
+        generated when not given, and every retry resends the same body: a retried insert
+        can never store the message twice.
+        """
+        return self._send(_calls.insert(fields))
+
+    def insert_batch(self, items: Iterable[Mapping[str, Any]]) -> BatchResult:
+        """Insert many records in one request (ids filled in per item as for ``insert``)."""
+        return self._send(_calls.insert_batch(items))
+
+    def get_conversation(self, conversation_id: str) -> Conversation:
+        return self._send(_calls.get_conversation(conversation_id))
+
+    def list_messages(
+        self, conversation_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> MessagePage:
+        return self._send(_calls.list_messages(conversation_id, limit, cursor))
+
+    def iter_messages(self, conversation_id: str, *, page_size: int = 100) -> Iterator[Message]:
+        """Every message of the conversation, oldest first, fetching page after page."""
+        cursor = None
+        while True:
+            page = self.list_messages(conversation_id, limit=page_size, cursor=cursor)
+            yield from page.data
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def list_conversations(
+        self,
+        app_id: str,
+        *,
+        user_id: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ConversationPage:
+        return self._send(_calls.list_conversations(app_id, user_id, limit, cursor))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
