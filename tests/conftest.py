@@ -37,34 +37,34 @@ def _unreachable(backend: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
-async def _create_server_database(server_url: str, name: str) -> str:
-    """CREATE DATABASE ``name`` on the server of ``server_url``; return its URL."""
+async def _administer(server_url: str, postgres_sql: str, mysql_sql: str) -> None:
+    """Run one statement outside any transaction on the server of ``server_url``."""
     url = make_url(server_url)
     admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    sql = postgres_sql if url.get_backend_name() == "postgresql" else mysql_sql
     try:
         async with admin.connect() as connection:
-            if url.get_backend_name() == "postgresql":
-                await connection.execute(text(f'CREATE DATABASE "{name}"'))
-            else:
-                await connection.execute(
-                    text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-                )
+            await connection.execute(text(sql))
     finally:
         await admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _create_server_database(server_url: str, name: str) -> str:
+    """CREATE DATABASE ``name`` on the server of ``server_url``; return its URL."""
+    await _administer(
+        server_url,
+        f'CREATE DATABASE "{name}"',
+        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    )
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 async def _drop_server_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            if url.get_backend_name() == "postgresql":
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
-                await connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    finally:
-        await admin.dispose()
+    await _administer(
+        server_url,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f"DROP DATABASE IF EXISTS `{name}`",
+    )
 
 
 class DatabaseFactory:
