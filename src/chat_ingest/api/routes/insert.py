@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 
-from chat_ingest.api.deps import DatabaseDep, InsertPolicyDep
+from chat_ingest import metrics
+from chat_ingest.api.deps import CallerDep, DatabaseDep, InsertPolicyDep, note_app_id
 from chat_ingest.api.errors import invalid_body
 from chat_ingest.api.openapi import ERROR_RESPONSES, json_body
 from chat_ingest.schemas import InsertRequest, InsertResult
@@ -34,11 +35,17 @@ def parse_body(model: type[M], body: bytes) -> M:
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(InsertRequest),
 )
-async def insert(request: Request, database: DatabaseDep, policy: InsertPolicyDep) -> Any:
-    payload = parse_body(InsertRequest, await request.body())
-    outcome = await database.run(
-        lambda connection: insert_service.insert_message(connection, payload, policy)
-    )
+async def insert(
+    request: Request, caller: CallerDep, database: DatabaseDep, policy: InsertPolicyDep
+) -> Any:
+    with metrics.observing_insert():
+        payload = parse_body(InsertRequest, await request.body())
+        note_app_id(request, payload.app_id)
+        caller.require_app(payload.app_id)
+        outcome = await database.run(
+            lambda connection: insert_service.insert_message(connection, payload, policy)
+        )
+    metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
         conversation_id=outcome.conversation_id,
         message_id=outcome.message_id,

@@ -3,9 +3,9 @@
 import re
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from chat_ingest.api.deps import DatabaseDep
+from chat_ingest.api.deps import CallerDep, DatabaseDep, note_app_id
 from chat_ingest.api.openapi import ERROR_RESPONSES
 from chat_ingest.errors import NotFound
 from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut
@@ -21,9 +21,14 @@ _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
     summary="Get a conversation",
     responses=ERROR_RESPONSES,
 )
-async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
+async def get_conversation(
+    conversation_id: str, request: Request, caller: CallerDep, database: DatabaseDep
+) -> Any:
     if not _CONVERSATION_ID.match(conversation_id):
         raise NotFound("Conversation not found.")
-    return await database.run(
+    conversation = await database.run(
         lambda connection: read_service.get_conversation(connection, conversation_id)
     )
+    caller.require_visible(conversation["app_id"])
+    note_app_id(request, conversation["app_id"])
+    return conversation
