@@ -1,7 +1,10 @@
 """The ``chat-ingest`` command line. Every command reads the same settings as the service."""
 
 import asyncio
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,6 +17,7 @@ from chat_ingest.db.engine import create_engine
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import ChatIngestError
 from chat_ingest.log_setup import configure_logging
+from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
 from chat_ingest.service import keys as keys_service
 
 T = TypeVar("T")
@@ -62,6 +66,19 @@ def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def _prepare_multiprocess_metrics() -> None:
+    """Give the workers one empty directory to share their metrics through (the one in
+    PROMETHEUS_MULTIPROC_DIR, or a new temporary one): values left by an earlier run would
+    otherwise be added to this run's."""
+    directory = Path(
+        os.environ.get(MULTIPROCESS_DIR_VARIABLE) or tempfile.mkdtemp(prefix="chat-ingest-metrics-")
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
@@ -70,6 +87,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     settings = _settings()
+    if workers > 1 and settings.metrics_enabled:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "chat_ingest.api.app:create_app",
         factory=True,

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,12 +53,15 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: 
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
-    """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
+def serving(
+    env: dict[str, str], cwd: Path | None = None, count: int = 1, args: Sequence[str] = ()
+) -> Iterator[list[str]]:
+    """Start ``count`` servers at once (they race on start-up migrations), each with ``serve``
+    options ``args``; yield their URLs."""
     ports = [free_port() for _ in range(count)]
     processes = [
         subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=_environment({"LOG_FORMAT": "text"} | env),
             cwd=cwd,
             stdout=subprocess.DEVNULL,

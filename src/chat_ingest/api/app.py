@@ -107,6 +107,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
+            if getattr(app.state, "rate_limiter", None) is not None:
+                app.state.rate_limiter.close()
             await database.engine.dispose()
 
     return lifespan

@@ -9,6 +9,7 @@ import logging
 import math
 import time
 
+from coredis import ConnectionPool
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -26,18 +27,26 @@ class RateLimitExceeded(Exception):
         self.headers = headers
 
 
-def _storage(uri: str) -> Storage:
-    if uri.startswith("memory://"):
-        return MemoryStorage()
-    return RedisStorage(
-        f"async+{uri}", wrap_exceptions=True, key_prefix=KEY_PREFIX, socket_timeout=1
-    )
-
-
 class RateLimiter:
     def __init__(self, limit: str, storage_uri: str) -> None:
         self.item: RateLimitItem = parse(limit)
-        self.strategy = SlidingWindowCounterRateLimiter(_storage(storage_uri))
+        self._redis_pool: ConnectionPool | None = None
+        storage: Storage = MemoryStorage()
+        if not storage_uri.startswith("memory://"):
+            self._redis_pool = ConnectionPool.from_url(
+                storage_uri, connect_timeout=1, stream_timeout=1
+            )
+            storage = RedisStorage(
+                f"async+{storage_uri}",
+                wrap_exceptions=True,
+                key_prefix=KEY_PREFIX,
+                connection_pool=self._redis_pool,  # type: ignore[arg-type]  # the bridge takes it
+            )
+        self.strategy = SlidingWindowCounterRateLimiter(storage)
+
+    def close(self) -> None:
+        if self._redis_pool is not None:
+            self._redis_pool.disconnect()
 
     async def hit(self, identity: str) -> dict[str, str]:
         """Count one request for ``identity``; return the ``RateLimit-*`` headers, or raise
