@@ -54,18 +54,24 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: 
 
 @contextmanager
 def serving(
-    env: dict[str, str], cwd: Path | None = None, count: int = 1, args: Sequence[str] = ()
+    env: dict[str, str],
+    cwd: Path | None = None,
+    count: int = 1,
+    args: Sequence[str] = (),
+    log_path: Path | None = None,
 ) -> Iterator[list[str]]:
     """Start ``count`` servers at once (they race on start-up migrations), each with ``serve``
-    options ``args``; yield their URLs."""
+    options ``args`` and, when ``log_path`` is given, their logs appended to it; yield their
+    URLs."""
     ports = [free_port() for _ in range(count)]
+    log_file = log_path.open("a") if log_path else None
     processes = [
         subprocess.Popen(
             [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=_environment({"LOG_FORMAT": "text"} | env),
             cwd=cwd,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log_file or subprocess.PIPE,
             text=True,
         )
         for port in ports
@@ -82,3 +88,5 @@ def serving(
             process.wait(timeout=30)
             if process.stderr:
                 process.stderr.close()
+        if log_file:
+            log_file.close()

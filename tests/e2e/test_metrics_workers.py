@@ -1,5 +1,6 @@
-"""``serve --workers 2``: /metrics reports the sum over both worker processes, and a key
-revoked with the CLI stops working within API_KEY_CACHE_TTL."""
+"""Real ``chat-ingest serve`` processes: with ``--workers 2`` /metrics reports the sum over
+both workers; a key revoked with the CLI stops working within API_KEY_CACHE_TTL; the logs of a
+run never contain chat text, file URL query strings or keys."""
 
 import time
 from pathlib import Path
@@ -8,6 +9,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.servers import run_cli, serving
+
+SECRETS = ("SECRET-QUESTION-7", "SECRET-ANSWER-7", "SECRET-SIGNATURE-7")
+SECRET_FIELDS = {
+    "query": "my card number is SECRET-QUESTION-7",
+    "answer": "SECRET-ANSWER-7",
+    "files": [{"url": "https://files.example/a.pdf?sig=SECRET-SIGNATURE-7"}],
+}
 
 
 def _samples(base_url: str) -> dict[str, float]:
@@ -20,8 +28,8 @@ def _samples(base_url: str) -> dict[str, float]:
     }
 
 
-def _insert(base_url: str, headers: dict[str, str], number: int) -> int:
-    body = {"app_id": "app", "user_id": "u", "query": f"q{number}", "answer": "a"}
+def _insert(base_url: str, headers: dict[str, str], number: int, **fields: object) -> int:
+    body = {"app_id": "app", "user_id": "u", "query": f"q{number}", "answer": "a"} | fields
     with httpx.Client(base_url=base_url, headers={"Connection": "close"} | headers) as http:
         return http.post("/api/chat/insert", json=body).status_code
 
@@ -53,9 +61,15 @@ def test_a_key_revoked_with_the_cli_stops_working_within_the_ttl(tmp_path: Path)
     key_id = created.stderr.split("key id: ", 1)[1].split()[0]
     listed = run_cli("keys", "list", env=env).stdout
     assert key_id in listed and key not in listed and "active" in listed
-    with serving(env | {"API_KEY_CACHE_TTL": "1"}) as [url]:
+    log_path = tmp_path / "serve.log"
+    server_env = env | {"API_KEY_CACHE_TTL": "1", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
+    with serving(server_env, log_path=log_path) as [url]:
         auth = {"Authorization": f"Bearer {key}"}
-        assert _insert(url, auth, 1) == 200
+        assert _insert(url, auth, 1, **SECRET_FIELDS) == 200
         assert run_cli("keys", "revoke", key_id, env=env).returncode == 0
         time.sleep(1.2)
-        assert _insert(url, auth, 2) == 401
+        assert _insert(url, auth, 2, **SECRET_FIELDS) == 401
+    logged = log_path.read_text()
+    assert '"route":"/api/chat/insert","status":200' in logged and '"status":401' in logged
+    assert key not in logged
+    assert all(secret not in logged for secret in SECRETS)
