@@ -1,7 +1,9 @@
 """The ``chat-ingest`` command line. Every command reads the same settings as the service."""
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,22 +24,27 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.config import ConfigurationError, Settings, load_settings
 from chat_ingest.db import migrate
 from chat_ingest.db.engine import create_engine
+from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
+from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
 from chat_ingest.runtime import insert_policy, open_database
 from chat_ingest.service import export as export_service
+from chat_ingest.service import keys as keys_service
 from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
 
 T = TypeVar("T")
 app = typer.Typer(help="chat-ingest: store and read Dify-style chat records.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys (stored as hashes, scoped to app ids).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -61,6 +68,36 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``action`` in one transaction on the configured database (migrated first when
+    AUTO_MIGRATE is on, as ``serve`` does); a domain error exits with status 1."""
+    settings = _settings()
+
+    async def run(engine: AsyncEngine) -> T:
+        if settings.auto_migrate:
+            await migrate.upgrade(engine)
+        return await Database(engine, time_budget=settings.db_timeout).run(action)
+
+    try:
+        return _with_engine(settings, run)
+    except ChatIngestError as exc:
+        typer.echo(f"chat-ingest: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Give the workers one empty directory to share their metrics through (the one in
+    PROMETHEUS_MULTIPROC_DIR, or a new temporary one): values left by an earlier run would
+    otherwise be added to this run's."""
+    directory = Path(
+        os.environ.get(MULTIPROCESS_DIR_VARIABLE) or tempfile.mkdtemp(prefix="chat-ingest-metrics-")
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
@@ -69,6 +106,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     settings = _settings()
+    if workers > 1 and settings.metrics_enabled:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "chat_ingest.api.app:create_app",
         factory=True,
@@ -228,3 +267,37 @@ def export(
         if output:
             sink.close()
     typer.echo(f"exported {count} messages", err=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    app_id: Annotated[
+        list[str], typer.Option("--app-id", help="An app the key may use (repeat; * = all)")
+    ],
+    name: Annotated[str | None, typer.Option(help="A label shown by `keys list`")] = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    key_id, key = _in_transaction(
+        lambda connection: keys_service.create_key(connection, app_id, name)
+    )
+    typer.echo(f"key id: {key_id}", err=True)
+    typer.echo("store this key now, it will not be shown again:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (id, apps, state), never the keys themselves."""
+    for info in _in_transaction(keys_service.list_keys):
+        state = f"revoked {info.revoked_at.isoformat()}" if info.revoked_at else "active"
+        label = f"  {info.name}" if info.name else ""
+        apps = "|".join(info.app_ids)
+        created = info.created_at.isoformat()
+        typer.echo(f"{info.key_id}  {state}  apps={apps}  created {created}{label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key; running services stop accepting it within API_KEY_CACHE_TTL seconds."""
+    _in_transaction(lambda connection: keys_service.revoke_key(connection, key_id))
+    typer.echo(f"revoked {key_id}")

@@ -7,6 +7,7 @@ receives plain values as arguments.
 from decimal import Decimal
 from typing import Literal
 
+import limits
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +22,7 @@ SUPPORTED_URL_SCHEMES = (
     "postgresql+asyncpg",
     "sqlite+aiosqlite",
 )
+RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 
 
 class Settings(BaseSettings):
@@ -57,6 +59,12 @@ class Settings(BaseSettings):
         from ``DATABASE_URL``, which every instance sharing the database already has."""
         return derive_key(self.cursor_secret or self.database_url)
 
+    api_keys: str = ""
+    auth_enabled: bool = False
+    api_key_cache_ttl: float = Field(default=10.0, ge=0, le=3600)
+    rate_limit: str | None = None
+    rate_limit_storage: str = "memory://"
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _normalise_case(cls, value: object) -> object:
@@ -71,6 +79,46 @@ class Settings(BaseSettings):
         if "://" not in value or scheme not in SUPPORTED_URL_SCHEMES:
             raise ValueError(f"must start with one of {', '.join(SUPPORTED_URL_SCHEMES)}")
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _key_spec(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str):
+            try:
+                limits.parse(value)
+            except ValueError:
+                raise ValueError("must look like 600/minute or 10/second") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        if not value.startswith(RATE_LIMIT_STORAGE_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(RATE_LIMIT_STORAGE_SCHEMES)}")
+        return value
+
+    def api_key_scopes(self) -> dict[str, frozenset[str]]:
+        return parse_api_keys(self.api_keys)
+
+
+def parse_api_keys(spec: str) -> dict[str, frozenset[str]]:
+    """``key=app1|app2,key2=*`` as ``{key: apps}``."""
+    scopes: dict[str, frozenset[str]] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        key, separator, apps = entry.partition("=")
+        app_ids = frozenset(filter(None, (app.strip() for app in apps.split("|"))))
+        if not separator or not key.strip() or not app_ids:
+            raise ValueError("must look like key=app1|app2,key2=*")
+        scopes[key.strip()] = app_ids
+    return scopes
 
 
 class ConfigurationError(Exception):

@@ -38,3 +38,11 @@ class ConcurrentChange(ChatIngestError):
 
 class DatabaseUnavailable(ChatIngestError):
     """The database could not be reached or kept failing transiently; safe to retry later."""
+
+
+class Unauthenticated(ChatIngestError):
+    """No API key, or one that is unknown or revoked, while access control is on."""
+
+
+class Forbidden(ChatIngestError):
+    """The API key is valid but not scoped to the app it tried to use."""

@@ -53,3 +53,5 @@ def configure_logging(level: str, log_format: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every statement with its parameters (chat text) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -1,4 +1,4 @@
-"""SQL for the three tables. Callers own the transaction; nothing here commits.
+"""SQL for the three tables and ``api_keys``. Callers own the transaction; nothing commits.
 
 Writes take whole lists of rows and go out as executemany calls: the MySQL drivers rewrite
 them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    func,
     literal,
     or_,
     select,
@@ -33,7 +34,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime
 
 from chat_ingest.db.engine import MAX_STATEMENT_BYTES_KEY
-from chat_ingest.db.models import conversations, message_files, messages
+from chat_ingest.db.models import api_keys, conversations, message_files, messages
 from chat_ingest.db.types import UTCDateTime
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -281,6 +282,31 @@ def max_statement_bytes(connection: AsyncConnection) -> int | None:
     connection opened); None where there is no such limit."""
     limit = connection.info.get(MAX_STATEMENT_BYTES_KEY)
     return None if limit is None else int(limit)
+
+
+async def insert_api_key(connection: AsyncConnection, row: dict[str, Any]) -> None:
+    await connection.execute(api_keys.insert().values(row))
+
+
+async def all_api_keys(connection: AsyncConnection) -> Sequence[AnyRow]:
+    """Every key, revoked ones included, oldest first (``key_hash`` is not secret)."""
+    statement = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+    return (await connection.execute(statement)).all()
+
+
+async def revoke_api_key(connection: AsyncConnection, key_id: str, now: datetime) -> bool:
+    """Mark the key revoked (keeping the first revocation time); False when there is no such
+    key."""
+    statement = (
+        update(api_keys)
+        .where(api_keys.c.id == key_id)
+        .values(revoked_at=func.coalesce(api_keys.c.revoked_at, literal(now, UTCDateTime)))
+    )
+    result = await connection.execute(statement)
+    if result.rowcount:
+        return True
+    found = await connection.scalar(select(api_keys.c.id).where(api_keys.c.id == key_id))
+    return found is not None
 
 
 async def ping(connection: AsyncConnection) -> None:

@@ -305,9 +305,15 @@ class ErrorOut(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    """POST /api/chat/insert/batch (documentation model: items are validated one by one)."""
+    """POST /api/chat/insert/batch (documentation model). Each item is an ``InsertRequest``
+    judged on its own: an invalid item fails alone (status 400 in its result), so the schema
+    only asks for objects."""
 
-    items: list[InsertRequest] = Field(min_length=1)
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Insert bodies (see InsertRequest), 1 to MAX_BATCH_ITEMS; each is "
+        "validated and stored on its own terms.",
+    )
 
 
 class BatchItemResult(BaseModel):

@@ -6,9 +6,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -65,20 +66,29 @@ class Server:
     """One ``chat-ingest serve`` process on a fixed port, which can be stopped and started
     again (e.g. to restart it under a running client)."""
 
-    def __init__(self, env: dict[str, str], cwd: Path | None = None, port: int | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        cwd: Path | None = None,
+        port: int | None = None,
+        args: Sequence[str] = (),
+        log_file: IO[str] | None = None,
+    ):
         self.env = _environment({"LOG_FORMAT": "text"} | env)
         self.cwd = cwd
+        self.args = list(args)
+        self.log_file = log_file
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
 
     def launch(self) -> None:
         self.process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log_file or subprocess.PIPE,
             text=True,
         )
 
@@ -98,9 +108,18 @@ class Server:
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
-    """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
-    servers = [Server(env, cwd) for _ in range(count)]
+def serving(
+    env: dict[str, str],
+    cwd: Path | None = None,
+    count: int = 1,
+    args: Sequence[str] = (),
+    log_path: Path | None = None,
+) -> Iterator[list[str]]:
+    """Start ``count`` servers at once (they race on start-up migrations), each with ``serve``
+    options ``args`` and, when ``log_path`` is given, their logs appended to it; yield their
+    URLs."""
+    log_file = log_path.open("a") if log_path else None
+    servers = [Server(env, cwd, args=args, log_file=log_file) for _ in range(count)]
     try:
         for server in servers:
             server.launch()
@@ -110,3 +129,5 @@ def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Ite
     finally:
         for server in servers:
             server.stop()
+        if log_file:
+            log_file.close()

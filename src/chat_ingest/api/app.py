@@ -11,22 +11,70 @@ from chat_ingest import __version__
 from chat_ingest.api.errors import install_error_handlers
 from chat_ingest.api.middleware import RequestContextMiddleware
 from chat_ingest.api.openapi import install_openapi
+from chat_ingest.api.ratelimit import RateLimiter
 from chat_ingest.api.routes import insert, ops, read
+from chat_ingest.api.routes import metrics as metrics_route
 from chat_ingest.config import Settings, load_settings
 from chat_ingest.cursors import CursorSigner
 from chat_ingest.db import migrate
+from chat_ingest.db.unit_of_work import Database
+from chat_ingest.errors import DatabaseUnavailable
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.runtime import insert_policy, open_database
+from chat_ingest.service.access import KeyRing
+from chat_ingest.service.keys import grants_from_environment
 
 log = logging.getLogger(__name__)
+
+
+def key_ring(settings: Settings, database: Database) -> KeyRing:
+    return KeyRing(
+        database,
+        grants_from_environment(settings.api_key_scopes()),
+        auth_enabled=settings.auth_enabled,
+        ttl=settings.api_key_cache_ttl,
+    )
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit is None:
+        return None
+    return RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+
+
+def _log_start(settings: Settings) -> None:
+    """Name the backend and host, never the URL itself (it may carry a password)."""
+    url = make_url(settings.database_url)
+    host = f"{url.host}:{url.port}" if url.port else url.host
+    log.info(
+        "starting",
+        extra={
+            "database_backend": url.get_backend_name(),
+            "database_host": host or "local file",
+            "database_name": url.database,
+            "version": __version__,
+        },
+    )
+
+
+async def _warn_if_open(keys: KeyRing) -> None:
+    try:
+        enforced = await keys.enforced()
+    except DatabaseUnavailable:
+        log.warning("could not read the API keys at start; they are read again per request")
+        return
+    if not enforced:
+        log.warning(
+            "access control is off: no API key exists and AUTH_ENABLED is false; "
+            "anyone who can reach this service can read and write every app's data"
+        )
 
 
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = open_database(settings)
-        safe_url = make_url(settings.database_url).render_as_string(hide_password=True)
-        log.info("starting", extra={"database": safe_url, "version": __version__})
+        _log_start(settings)
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(database.engine)
@@ -34,8 +82,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.database = database
             app.state.insert_policy = insert_policy(settings)
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
+            app.state.key_ring = key_ring(settings, database)
+            app.state.rate_limiter = rate_limiter(settings)
+            await _warn_if_open(app.state.key_ring)
             yield
         finally:
+            if getattr(app.state, "rate_limiter", None) is not None:
+                app.state.rate_limiter.close()
             await database.engine.dispose()
 
     return lifespan
@@ -57,5 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (ops, insert, read):
         app.include_router(module.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_route.router)
     install_openapi(app)
     return app

@@ -13,25 +13,34 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat_ingest.api.middleware import BodyTimeout, BodyTooLarge
+from chat_ingest.api.ratelimit import RateLimitExceeded
 from chat_ingest.errors import (
     ChatIngestError,
     DatabaseUnavailable,
+    Forbidden,
     IdempotencyConflict,
     InvalidInput,
     NotFound,
     OwnershipConflict,
     RecordTooLarge,
+    Unauthenticated,
 )
 
 RETRY_AFTER_SECONDS = "2"
 
 STATUS_OF: dict[type[ChatIngestError], int] = {
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     OwnershipConflict: 409,
     IdempotencyConflict: 409,
     RecordTooLarge: 413,
     DatabaseUnavailable: 503,
+}
+HEADERS_OF_STATUS: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": "Bearer"},
+    503: {"Retry-After": RETRY_AFTER_SECONDS},
 }
 
 
@@ -45,8 +54,7 @@ def error_response(
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChatIngestError)
     status = STATUS_OF.get(type(exc), 500)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
-    return error_response(status, exc.message, exc.detail, headers)
+    return error_response(status, exc.message, exc.detail, HEADERS_OF_STATUS.get(status))
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -71,6 +79,11 @@ async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
     return error_response(413, str(exc), {"max_body_bytes": exc.limit})
 
 
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitExceeded)
+    return error_response(429, str(exc), headers=exc.headers)
+
+
 async def _body_timeout(request: Request, exc: Exception) -> JSONResponse:
     return error_response(408, str(exc))
 
@@ -81,3 +94,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(BodyTimeout, _body_timeout)
+    app.add_exception_handler(RateLimitExceeded, _rate_limited)

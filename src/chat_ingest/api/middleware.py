@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chat_ingest import metrics
+
 log = logging.getLogger("chat_ingest.access")
 REQUEST_ID_HEADER = b"x-request-id"
 BODY_READ_TIMEOUT_SECONDS = 30.0
@@ -72,7 +74,7 @@ class RequestContextMiddleware:
             if status is None:
                 await _send_internal_error(send_with_id)
         finally:
-            self._log(scope, request_id, status or 500, time.perf_counter() - started)
+            self._finish(scope, request_id, status or 500, time.perf_counter() - started)
 
     def _guarded(self, scope: Scope, receive: Receive) -> Receive:
         limit = self.max_body_bytes
@@ -105,16 +107,22 @@ class RequestContextMiddleware:
         return receive_guarded
 
     @staticmethod
-    def _log(scope: Scope, request_id: str, status: int, seconds: float) -> None:
-        route: Any = scope.get("route")
+    def _finish(scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        """One access log line and the route's metrics. Labels and log fields are the route
+        template, never the raw path or query string (which may carry ids or secrets)."""
+        route_template = getattr(scope.get("route"), "path", "unmatched")
+        metrics.observe_request(scope["method"], route_template, status, seconds)
+        state: dict[str, Any] = scope.get("state") or {}
         log.info(
             "request",
             extra={
                 "request_id": request_id,
                 "method": scope["method"],
-                "route": getattr(route, "path", "unmatched"),
+                "route": route_template,
                 "status": status,
                 "latency_ms": round(seconds * 1000, 2),
+                "app_id": state.get("app_id"),
+                "key_id": state.get("key_id"),
             },
         )
 

@@ -15,9 +15,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in {
         400: "Invalid body or parameters; `detail` lists `{loc, msg, type}`.",
+        401: "API key missing, unknown or revoked (when access control is on).",
+        403: "The API key may not use this app_id.",
         404: "Not found.",
         409: "Conflict with stored data.",
         413: "Body larger than MAX_BODY_BYTES.",
+        429: "Rate limit exceeded; retry after `Retry-After` seconds.",
         503: "Database unavailable; retry after `Retry-After` seconds.",
     }.items()
 }

@@ -1,4 +1,4 @@
-"""The three tables of the design document, as SQLAlchemy Core tables.
+"""The three tables of the design document, plus ``api_keys``, as SQLAlchemy Core tables.
 
 Core tables rather than ORM classes: every statement the service runs is an explicit
 insert/update/select, so the unit-of-work machinery would only add per-row overhead.
@@ -149,5 +149,18 @@ message_files = Table(
     Column("created_by", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False, server_default=NOW),
     Index("idx_file_msg", "message_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("app_ids", Json, nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=NOW),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    UniqueConstraint("key_hash", name="ux_api_keys_hash"),
     **MYSQL_TABLE_OPTIONS,
 )

@@ -32,6 +32,7 @@ from chat_ingest.errors import (
     OwnershipConflict,
 )
 from chat_ingest.schemas import InsertRequest, parse_insert_item
+from chat_ingest.service.access import Caller
 from chat_ingest.service.records import InsertPolicy, Record, plan_record
 
 
@@ -48,16 +49,18 @@ Owner = tuple[str, str]
 
 
 async def store_items(
-    database: Database, items: Sequence[Any], policy: InsertPolicy
+    database: Database, items: Sequence[Any], policy: InsertPolicy, caller: Caller
 ) -> list[ItemResult]:
-    """Validate raw (parsed JSON) items one by one and store the valid ones in one unit of
-    work; return one result per item, at its index. The batch endpoint and the importer's
-    database sink both go through here."""
+    """Validate raw (parsed JSON) items one by one (an app the caller may not write is a
+    ``Forbidden`` item) and store the valid ones in one unit of work; return one result per
+    item, at its index. The batch endpoint and the importer's database sink go through here."""
     results: list[ItemResult | None] = [None] * len(items)
     valid: list[tuple[int, InsertRequest]] = []
     for index, item in enumerate(items):
         try:
-            valid.append((index, parse_insert_item(item, index)))
+            request = parse_insert_item(item, index)
+            caller.require_app(request.app_id)
+            valid.append((index, request))
         except ChatIngestError as error:
             results[index] = error
     if valid:

@@ -16,6 +16,7 @@ from chat_ingest import repository
 from chat_ingest.cursors import CursorSigner, InvalidCursor, Position
 from chat_ingest.errors import InvalidInput, NotFound
 from chat_ingest.repository import AnyRow
+from chat_ingest.service.access import Caller
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,18 @@ def _page(
 
 
 async def list_messages(
-    connection: AsyncConnection, conversation_id: str, page: PageRequest, signer: CursorSigner
+    connection: AsyncConnection,
+    conversation_id: str,
+    page: PageRequest,
+    signer: CursorSigner,
+    caller: Caller,
 ) -> Page:
-    """A conversation's messages oldest first, each with its ``files``."""
+    """A conversation's messages oldest first, each with its ``files``; another app's
+    conversation is not found."""
     scope = orjson.dumps(["messages", conversation_id]).decode()
     after = _position(signer, scope, page.cursor)
-    await get_conversation(connection, conversation_id)
+    conversation = await get_conversation(connection, conversation_id)
+    caller.require_visible(conversation["app_id"])
     rows = await repository.list_messages(connection, conversation_id, after, page.limit + 1)
     result = _page(rows, page.limit, signer, scope, "created_at")
     files = await repository.files_of(connection, [message["id"] for message in result.data])

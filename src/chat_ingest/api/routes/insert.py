@@ -6,11 +6,19 @@ rather than through FastAPI's body parameter, so that every malformed body, howe
 item is judged on its own.
 """
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from chat_ingest.api.deps import DatabaseDep, InsertPolicyDep, SettingsDep
+from chat_ingest import metrics
+from chat_ingest.api.deps import (
+    CallerDep,
+    DatabaseDep,
+    InsertPolicyDep,
+    SettingsDep,
+    note_app_id,
+)
 from chat_ingest.api.errors import STATUS_OF
 from chat_ingest.api.openapi import ERROR_RESPONSES, json_body
 from chat_ingest.schemas import (
@@ -35,11 +43,17 @@ router = APIRouter(prefix="/api/chat", tags=["insert"])
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(InsertRequest),
 )
-async def insert(request: Request, database: DatabaseDep, policy: InsertPolicyDep) -> Any:
-    payload = parse_insert(await request.body())
-    outcome = await database.run(
-        lambda connection: insert_service.insert_message(connection, payload, policy)
-    )
+async def insert(
+    request: Request, caller: CallerDep, database: DatabaseDep, policy: InsertPolicyDep
+) -> Any:
+    with metrics.observing_insert():
+        payload = parse_insert(await request.body())
+        note_app_id(request, payload.app_id)
+        caller.require_app(payload.app_id)
+        outcome = await database.run(
+            lambda connection: insert_service.insert_message(connection, payload, policy)
+        )
+    metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
         conversation_id=outcome.conversation_id,
         message_id=outcome.message_id,
@@ -56,10 +70,21 @@ async def insert(request: Request, database: DatabaseDep, policy: InsertPolicyDe
     openapi_extra=json_body(BatchRequest),
 )
 async def insert_batch(
-    request: Request, database: DatabaseDep, policy: InsertPolicyDep, settings: SettingsDep
+    request: Request,
+    caller: CallerDep,
+    database: DatabaseDep,
+    policy: InsertPolicyDep,
+    settings: SettingsDep,
 ) -> Any:
     items = parse_batch(await request.body(), settings.max_batch_items)
-    return batch_result(await insert_service.store_items(database, items, policy))
+    started = time.perf_counter()
+    results = await insert_service.store_items(database, items, policy, caller)
+    result = batch_result(results)
+    metrics.count_batch(result.inserted + result.duplicates, result.failed, started)
+    for item in result.results:
+        if item.conversation_id is not None:
+            metrics.active_conversations.touch(item.conversation_id)
+    return result
 
 
 def batch_result(results: list[ItemResult]) -> BatchResult:

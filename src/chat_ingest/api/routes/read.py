@@ -7,9 +7,9 @@
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from chat_ingest.api.deps import CursorSignerDep, DatabaseDep
+from chat_ingest.api.deps import CallerDep, CursorSignerDep, DatabaseDep, note_app_id
 from chat_ingest.api.openapi import error_responses
 from chat_ingest.errors import NotFound
 from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut, MessageOut, Page
@@ -18,7 +18,7 @@ from chat_ingest.service.read import PageRequest
 
 router = APIRouter(prefix="/api/chat", tags=["read"])
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
-READ_ERRORS = error_responses(400, 404, 503)
+READ_ERRORS = error_responses(400, 401, 404, 429, 503)
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 Cursor = Annotated[
@@ -40,9 +40,11 @@ def _known_shape(conversation_id: str) -> str:
     "/conversations",
     response_model=Page[ConversationOut],
     summary="List an app's conversations, most recently updated first",
-    responses=error_responses(400, 503),
+    responses=error_responses(400, 401, 403, 429, 503),
 )
 async def list_conversations(
+    request: Request,
+    caller: CallerDep,
     database: DatabaseDep,
     signer: CursorSignerDep,
     app_id: AppId,
@@ -50,6 +52,8 @@ async def list_conversations(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Any:
+    note_app_id(request, app_id)
+    caller.require_app(app_id)
     page = PageRequest(limit, cursor)
     return await database.run(
         lambda connection: read_service.list_conversations(
@@ -64,11 +68,16 @@ async def list_conversations(
     summary="Get a conversation",
     responses=READ_ERRORS,
 )
-async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
+async def get_conversation(
+    conversation_id: str, request: Request, caller: CallerDep, database: DatabaseDep
+) -> Any:
     conversation_id = _known_shape(conversation_id)
-    return await database.run(
+    conversation = await database.run(
         lambda connection: read_service.get_conversation(connection, conversation_id)
     )
+    caller.require_visible(conversation["app_id"])
+    note_app_id(request, conversation["app_id"])
+    return conversation
 
 
 @router.get(
@@ -79,6 +88,7 @@ async def get_conversation(conversation_id: str, database: DatabaseDep) -> Any:
 )
 async def list_messages(
     conversation_id: str,
+    caller: CallerDep,
     database: DatabaseDep,
     signer: CursorSignerDep,
     limit: Limit = 20,
@@ -87,5 +97,7 @@ async def list_messages(
     conversation_id = _known_shape(conversation_id)
     page = PageRequest(limit, cursor)
     return await database.run(
-        lambda connection: read_service.list_messages(connection, conversation_id, page, signer)
+        lambda connection: read_service.list_messages(
+            connection, conversation_id, page, signer, caller
+        )
     )

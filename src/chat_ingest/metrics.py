@@ -1,0 +1,109 @@
+"""Prometheus metrics: the design document's insert metrics plus per-route HTTP metrics.
+
+Under ``serve --workers N`` the environment names a ``PROMETHEUS_MULTIPROC_DIR``: every worker
+writes its values there and ``/metrics`` reports their sum, whichever worker answers.
+"""
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+ACTIVE_WINDOW_SECONDS = 300.0
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+INSERT_TOTAL = Counter("chat_insert_total", "Total chat insert operations")
+INSERT_SUCCESS = Counter("chat_insert_success_total", "Successful chat insert operations")
+INSERT_ERRORS = Counter("chat_insert_errors_total", "Failed chat insert operations")
+INSERT_DURATION = Histogram("chat_insert_duration_seconds", "Chat insert duration")
+ACTIVE_CONVERSATIONS = Gauge(
+    "chat_active_conversations",
+    "Conversations written to in the last 5 minutes (per process; summed over live workers)",
+    multiprocess_mode="livesum",
+)
+HTTP_REQUESTS = Counter(
+    "chat_http_requests_total", "HTTP requests by route template", ["method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "chat_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route"],
+)
+
+
+class ActiveConversations:
+    """Conversation ids by time of last write, oldest first, trimmed to the window."""
+
+    def __init__(self, window: float = ACTIVE_WINDOW_SECONDS) -> None:
+        self.window = window
+        self._last_write: OrderedDict[str, float] = OrderedDict()
+
+    def touch(self, conversation_id: str) -> None:
+        now = time.monotonic()
+        self._last_write[conversation_id] = now
+        self._last_write.move_to_end(conversation_id)
+        self.count(now)
+
+    def count(self, now: float | None = None) -> int:
+        horizon = (time.monotonic() if now is None else now) - self.window
+        while self._last_write and next(iter(self._last_write.values())) < horizon:
+            self._last_write.popitem(last=False)
+        ACTIVE_CONVERSATIONS.set(len(self._last_write))
+        return len(self._last_write)
+
+
+active_conversations = ActiveConversations()
+
+
+@contextmanager
+def observing_insert() -> Iterator[None]:
+    """Count one insert as attempted, then succeeded or failed, and time it."""
+    INSERT_TOTAL.inc()
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception:
+        INSERT_ERRORS.inc()
+        raise
+    else:
+        INSERT_SUCCESS.inc()
+    finally:
+        INSERT_DURATION.observe(time.perf_counter() - started)
+
+
+def count_batch(succeeded: int, failed: int, started: float) -> None:
+    """Count a batch's items as inserts; the batch is one duration observation."""
+    INSERT_TOTAL.inc(succeeded + failed)
+    INSERT_SUCCESS.inc(succeeded)
+    INSERT_ERRORS.inc(failed)
+    INSERT_DURATION.observe(time.perf_counter() - started)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics text and its content type: this process's, or every worker's summed."""
+    active_conversations.count()  # let the window expire even when nothing is written
+    registry = REGISTRY
+    if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
