@@ -15,6 +15,7 @@ import httpx
 from chat_ingest.config import Settings
 
 CLI = [sys.executable, "-m", "chat_ingest"]
+Server = subprocess.Popen[str]
 
 
 def _environment(overrides: dict[str, str]) -> dict[str, str]:
@@ -37,7 +38,7 @@ def run_cli(
     )
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float) -> None:
+def _wait_until_healthy(base_url: str, process: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -52,21 +53,35 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: 
     raise TimeoutError(f"{base_url} did not become healthy in {timeout}s")
 
 
+def _spawn(env: dict[str, str], port: int, cwd: Path | None, args: tuple[str, ...]) -> Server:
+    return subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env=_environment({"LOG_FORMAT": "text"} | env),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def start_server(env: dict[str, str], port: int, *args: str, cwd: Path | None = None) -> Server:
+    """Start ``chat-ingest serve --port PORT ARGS...`` and wait until it is healthy."""
+    process = _spawn(env, port, cwd, args)
+    _wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout=30)
+    return process
+
+
+def stopped_log(process: Server) -> str:
+    """Wait for a server told to stop; return what it logged."""
+    _, stderr = process.communicate(timeout=60)
+    return stderr
+
+
 @contextmanager
 def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
     """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
     ports = [free_port() for _ in range(count)]
-    processes = [
-        subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=_environment({"LOG_FORMAT": "text"} | env),
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for port in ports
-    ]
+    processes = [_spawn(env, port, cwd, ()) for port in ports]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url, process in zip(urls, processes, strict=True):
@@ -76,6 +91,4 @@ def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Ite
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
-            process.wait(timeout=30)
-            if process.stderr:
-                process.stderr.close()
+            stopped_log(process)

@@ -57,7 +57,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.insert_policy = insert_policy(settings)
             yield
         finally:
-            await database.engine.dispose()
+            await database.engine.dispose()  # close pooled connections properly (COM_QUIT)
+            log.info("stopped; database connections closed")
 
     return lifespan
 
