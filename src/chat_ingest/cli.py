@@ -43,16 +43,18 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: API_PORT]")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: API_WORKERS]")
+    ] = None,
 ) -> None:
-    """Run the HTTP API (uvicorn)."""
+    """Run the HTTP API (uvicorn). On SIGTERM, requests in flight get up to 30 s to finish."""
     settings = _settings()
     uvicorn.run(
         "chat_ingest.api.app:create_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
-        workers=workers,
+        workers=workers or settings.api_workers,
         log_config=None,
         access_log=False,
         proxy_headers=True,

@@ -15,7 +15,6 @@ import httpx
 from chat_ingest.config import Settings
 
 CLI = [sys.executable, "-m", "chat_ingest"]
-Server = subprocess.Popen[str]
 
 
 def _environment(overrides: dict[str, str]) -> dict[str, str]:
@@ -31,14 +30,23 @@ def free_port() -> int:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None
+    *args: str, env: dict[str, str], cwd: Path | None = None, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], env=_environment(env), cwd=cwd, capture_output=True, text=True, timeout=120
+    """Run ``chat-ingest ARGS`` in a clean environment plus ``env``; quiet logs."""
+    result = subprocess.run(
+        [*CLI, *args],
+        env=_environment({"LOG_LEVEL": "WARNING"} | env),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, result.stdout.decode(), result.stderr.decode()
     )
 
 
-def _wait_until_healthy(base_url: str, process: Server, timeout: float) -> None:
+def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -53,42 +61,52 @@ def _wait_until_healthy(base_url: str, process: Server, timeout: float) -> None:
     raise TimeoutError(f"{base_url} did not become healthy in {timeout}s")
 
 
-def _spawn(env: dict[str, str], port: int, cwd: Path | None, args: tuple[str, ...]) -> Server:
-    return subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=_environment({"LOG_FORMAT": "text"} | env),
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Server:
+    """One ``chat-ingest serve`` process on a fixed port, which can be stopped and started
+    again (e.g. to restart it under a running client)."""
 
+    def __init__(self, env: dict[str, str], cwd: Path | None = None, port: int | None = None):
+        self.env = _environment({"LOG_FORMAT": "text"} | env)
+        self.cwd = cwd
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
 
-def start_server(env: dict[str, str], port: int, *args: str, cwd: Path | None = None) -> Server:
-    """Start ``chat-ingest serve --port PORT ARGS...`` and wait until it is healthy."""
-    process = _spawn(env, port, cwd, args)
-    _wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout=30)
-    return process
+    def launch(self) -> None:
+        self.process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
+    def wait_until_healthy(self) -> None:
+        assert self.process is not None
+        _wait_until_healthy(self.url, self.process, timeout=30)
 
-def stopped_log(process: Server) -> str:
-    """Wait for a server told to stop; return what it logged."""
-    _, stderr = process.communicate(timeout=60)
-    return stderr
+    def stop(self) -> None:
+        """SIGTERM (uvicorn's graceful shutdown finishes requests in flight) and wait."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
 
 
 @contextmanager
 def serving(env: dict[str, str], cwd: Path | None = None, count: int = 1) -> Iterator[list[str]]:
     """Start ``count`` servers at once (they race on start-up migrations); yield their URLs."""
-    ports = [free_port() for _ in range(count)]
-    processes = [_spawn(env, port, cwd, ()) for port in ports]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    servers = [Server(env, cwd) for _ in range(count)]
     try:
-        for url, process in zip(urls, processes, strict=True):
-            _wait_until_healthy(url, process, timeout=30)
-        yield urls
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_until_healthy()
+        yield [server.url for server in servers]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            stopped_log(process)
+        for server in servers:
+            server.stop()

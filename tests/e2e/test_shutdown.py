@@ -13,11 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import QueuePool
 
-from chat_ingest.api.app import open_database
-from chat_ingest.config import Settings
-from tests.conftest import _create_server_database, unique
+from tests.conftest import ServiceClient, _create_server_database, make_settings, unique
 from tests.e2e.private_mariadb import private_mariadb
-from tests.e2e.servers import free_port, start_server, stopped_log
+from tests.e2e.servers import Server
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,13 +54,14 @@ async def _aborted_clients(server_url: str) -> int:
 async def test_sigterm_finishes_in_flight_requests_and_closes_every_pool(tmp_path: Path) -> None:
     with private_mariadb(tmp_path) as database:
         url = await _create_server_database(database.server_url, "chat")
-        port = free_port()
-        server = start_server({"DATABASE_URL": url}, port, "--workers", "2")
-        told_to_stop = False
+        server = Server({"DATABASE_URL": url, "API_WORKERS": "2"})
+        server.launch()
         try:
-            assert len(_worker_pids(server.pid)) == 2
+            server.wait_until_healthy()
+            process = server.process
+            assert process is not None and len(_worker_pids(process.pid)) == 2
             body = {"app_id": unique("app"), "user_id": "u", "query": "q", "answer": "a"}
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 warm = [http.post("/api/chat/insert", json=body) for _ in range(20)]
                 assert {r.status_code for r in await asyncio.gather(*warm)} == {200}
                 in_flight = asyncio.create_task(
@@ -73,30 +72,27 @@ async def test_sigterm_finishes_in_flight_requests_and_closes_every_pool(tmp_pat
                     )
                 )
                 await asyncio.sleep(BODY_PAUSE_SECONDS / 4)
-                server.send_signal(signal.SIGTERM)
-                told_to_stop = True
+                process.send_signal(signal.SIGTERM)
                 response = await in_flight
-            assert response.status_code == 200 and response.json()["created"] is True
+            _, log = process.communicate(timeout=60)
+            server.process = None
         finally:
-            if not told_to_stop:
-                server.send_signal(signal.SIGTERM)
-            log = stopped_log(server)
-        assert server.returncode == 0
+            server.stop()  # only when something above failed before the process exited
+        assert response.status_code == 200 and response.json()["created"] is True
+        assert process.returncode == 0
         assert log.count("stopped; database connections closed") == 2, log
         assert await _aborted_clients(database.server_url) == 0
 
 
-@pytest.mark.parametrize("backend_url", ["mysql+asyncmy://u@h/db", "postgresql+asyncpg://u@h/db"])
-async def test_pool_is_sized_by_settings_and_checks_connections(backend_url: str) -> None:
-    settings = Settings(
-        database_url=backend_url, db_pool_size=7, db_max_overflow=3, db_pool_recycle=600
+async def test_pool_is_sized_by_settings_and_checks_connections() -> None:
+    settings = make_settings(
+        "mysql+asyncmy://u@db.invalid/chat", db_pool_size=7, db_max_overflow=3, db_pool_recycle=600
     )
-    database = open_database(settings)
-    try:
+    service = ServiceClient(settings)
+    async with service:  # no connection is opened: AUTO_MIGRATE is off
+        database = service.app.state.database
         pool = database.engine.pool
         assert isinstance(pool, QueuePool)
         assert (pool.size(), pool._max_overflow, pool._recycle) == (7, 3, 600)
         assert pool._pre_ping is True  # a connection the database dropped is replaced, not used
         assert database.time_budget == settings.db_timeout
-    finally:
-        await database.engine.dispose()
