@@ -102,10 +102,13 @@ def _prepare_multiprocess_metrics() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: API_PORT]")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: API_WORKERS]")
+    ] = None,
 ) -> None:
-    """Run the HTTP API (uvicorn)."""
+    """Run the HTTP API (uvicorn). On SIGTERM, requests in flight get up to 30 s to finish."""
     settings = _settings()
+    workers = workers or settings.api_workers
     if workers > 1 and settings.metrics_enabled:
         _prepare_multiprocess_metrics()
     uvicorn.run(

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     api_host: str = "0.0.0.0"
     api_port: int = Field(default=10000, ge=1, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 

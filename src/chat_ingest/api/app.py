@@ -89,7 +89,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         finally:
             if getattr(app.state, "rate_limiter", None) is not None:
                 app.state.rate_limiter.close()
-            await database.engine.dispose()
+            await database.engine.dispose()  # close pooled connections properly (COM_QUIT)
+            log.info("stopped; database connections closed")
 
     return lifespan
 
