@@ -123,10 +123,11 @@ def import_file(database_url: str, lines: int, directory: Path) -> dict[str, flo
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int, port: int = 10080) -> None:
+    def __init__(self, database_url: str, workers: int, pre_ping: bool, port: int = 10080) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
-                            "DB_POOL_SIZE": "64", "AUTO_MIGRATE": "false"}  # fmt: skip
+                            "DB_POOL_SIZE": "64", "AUTO_MIGRATE": "false",
+                            "DB_POOL_PRE_PING": str(pre_ping).lower()}  # fmt: skip
         self.process = subprocess.Popen(
             [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=env,
@@ -150,6 +151,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--import-lines", type=int, default=200_000)
+    parser.add_argument(
+        "--no-pre-ping", action="store_true", help="serve with DB_POOL_PRE_PING=false"
+    )
     args = parser.parse_args()
 
     rng = random.Random(42)
@@ -165,7 +169,7 @@ def main() -> None:
     results["raw_tx16_files"] = asyncio.run(per_transaction(dsn, with_files, 16, args.seconds))
     results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 20))
 
-    server = Server(database_url, args.workers)
+    server = Server(database_url, args.workers, pre_ping=not args.no_pre_ping)
     try:
         results["http16"] = wrk(server.url, 16, args.seconds, bodies[:200])
         results["http64"] = wrk(server.url, 64, args.seconds, bodies[:200])
@@ -189,7 +193,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
 
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-        f"`uv run python benchmarks/bench.py --seconds {args.seconds} --workers {args.workers}`",
+        f"`uv run python benchmarks/bench.py --seconds {args.seconds} --workers {args.workers}"
+        f"{' --no-pre-ping' if args.no_pre_ping else ''}`",
         "",
         "| measurement | rate | detail | ratio to ceiling |",
         "|---|---|---|---|",

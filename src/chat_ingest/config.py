@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     db_timeout: float = Field(default=10.0, gt=0, le=600)
     db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_pool_pre_ping: bool = True
     db_retry_attempts: int = Field(default=4, ge=1, le=20)
     cursor_secret: str | None = Field(default=None, min_length=16)
 

@@ -26,6 +26,7 @@ def open_database(settings: Settings) -> Database:
         max_overflow=settings.db_max_overflow,
         timeout=settings.db_timeout,
         pool_recycle=settings.db_pool_recycle,
+        pre_ping=settings.db_pool_pre_ping,
     )
     engine = create_engine(settings.database_url, options)
     return Database(engine, attempts=settings.db_retry_attempts, time_budget=settings.db_timeout)

@@ -5,6 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_ingest.db.engine import EngineOptions, create_engine
+from chat_ingest.db.unit_of_work import Database
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,5 +43,21 @@ async def test_no_rollback_round_trip_after_a_commit(mysql_engine: AsyncEngine) 
         async with engine.begin() as connection:
             after = int((await connection.execute(count_rollbacks)).one()[1])
         assert after == before
+    finally:
+        await engine.dispose()
+
+
+async def test_without_pre_ping_a_killed_connection_is_retried_on_a_new_one(
+    mysql_engine: AsyncEngine,
+) -> None:
+    url = mysql_engine.url.render_as_string(hide_password=False)
+    engine = create_engine(url, EngineOptions(pool_size=1, max_overflow=0, pre_ping=False))
+    database = Database(engine, attempts=3, time_budget=10)
+    try:
+        doomed = await database.run(lambda c: c.scalar(text("SELECT CONNECTION_ID()")))
+        async with mysql_engine.connect() as admin:
+            await admin.execute(text(f"KILL {int(doomed)}"))
+        fresh = await database.run(lambda c: c.scalar(text("SELECT CONNECTION_ID()")))
+        assert fresh != doomed
     finally:
         await engine.dispose()

@@ -19,6 +19,7 @@ class EngineOptions:
     max_overflow: int = 10
     timeout: float = 10.0
     pool_recycle: int = 1800
+    pre_ping: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def create_engine(database_url: str, options: EngineOptions | None = None) -> As
     kwargs: dict[str, Any] = {
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
-        "pool_pre_ping": True,
+        "pool_pre_ping": options.pre_ping,
         "pool_reset_on_return": None,  # see _rollback_only_if_needed
         "hide_parameters": True,  # errors and logs must never carry chat text
         "connect_args": _connect_args(url, options.timeout),
