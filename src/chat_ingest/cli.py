@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -58,6 +59,8 @@ def _settings() -> Settings:
 
 
 def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
+    """Run ``action(engine)``; a database that cannot be reached is one line and exit 1."""
+
     async def run() -> T:
         engine = create_engine(settings.database_url)
         try:
@@ -65,12 +68,16 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except ChatIngestError as exc:
+        typer.echo(f"chat-ingest: {exc.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``action`` in one transaction on the configured database (migrated first when
-    AUTO_MIGRATE is on, as ``serve`` does); a domain error exits with status 1."""
+    AUTO_MIGRATE is on, as ``serve`` does); a domain error is one line and exit 1."""
     settings = _settings()
 
     async def run(engine: AsyncEngine) -> T:
@@ -78,11 +85,7 @@ def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
             await migrate.upgrade(engine)
         return await Database(engine, time_budget=settings.db_timeout).run(action)
 
-    try:
-        return _with_engine(settings, run)
-    except ChatIngestError as exc:
-        typer.echo(f"chat-ingest: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    return _with_engine(settings, run)
 
 
 def _prepare_multiprocess_metrics() -> None:
@@ -98,6 +101,15 @@ def _prepare_multiprocess_metrics() -> None:
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
 
 
+def _check_bindable(host: str, port: int) -> None:
+    """An address that does not resolve is one line naming API_HOST, not a server traceback."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        typer.echo(f"chat-ingest: invalid configuration: API_HOST: {host!r}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
@@ -108,14 +120,18 @@ def serve(
 ) -> None:
     """Run the HTTP API (uvicorn). On SIGTERM, requests in flight get up to 30 s to finish."""
     settings = _settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    _check_bindable(host, port)
+    if settings.auto_migrate:  # here, so that an unreachable database is one clear line
+        _with_engine(settings, migrate.upgrade)
     workers = workers or settings.api_workers
     if workers > 1 and settings.metrics_enabled:
         _prepare_multiprocess_metrics()
     uvicorn.run(
         "chat_ingest.api.app:create_app",
         factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        host=host,
+        port=port,
         workers=workers,
         log_config=None,
         access_log=False,

@@ -27,7 +27,12 @@ def test_serve_defaults_to_sqlite_in_the_working_directory(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("API_PORT", "not-a-port"), ("DATABASE_URL", "oracle://x"), ("LOG_FORMAT", "xml")],
+    [
+        ("API_PORT", "not-a-port"),
+        ("DATABASE_URL", "oracle://x"),
+        ("LOG_FORMAT", "xml"),
+        ("API_HOST", "999.1.1.1"),
+    ],
 )
 def test_bad_setting_stops_start_up_with_one_line(
     tmp_path: Path, variable: str, value: str
@@ -36,6 +41,18 @@ def test_bad_setting_stops_start_up_with_one_line(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command", [["serve"], ["db", "upgrade"], ["db", "current"], ["import", "-"], ["keys", "list"]]
+)
+def test_unreachable_database_is_one_line_and_exit_1(command: list[str], tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "mysql+asyncmy://root:hunter2@127.0.0.1:1/x"}
+    result = run_cli(*command, env=env, cwd=tmp_path, stdin=b"")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Cannot reach the database" in lines[0], result.stderr
+    assert "hunter2" not in result.stderr
 
 
 def test_db_commands(tmp_path: Path) -> None:

@@ -55,6 +55,9 @@ async def test_body_over_limit_is_413(database_url: str) -> None:
 
         streamed = await http.post("/api/chat/insert", content=chunks())
         assert streamed.status_code == 413
+        on_a_get = await http.request("GET", "/api/chat/health", content=b" " * 4096)
+        assert on_a_get.status_code == 413 and on_a_get.json()["detail"]["max_body_bytes"] == 2048
+        assert "x-request-id" in on_a_get.headers
         small = await http.post("/api/chat/insert", json=VALID)
         assert small.status_code == 200
 

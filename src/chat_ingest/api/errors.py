@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat_ingest.api.middleware import BodyTimeout, BodyTooLarge
@@ -74,9 +74,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, headers=exc.headers)
 
 
-async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+async def _body_too_large(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyTooLarge)
-    return error_response(413, str(exc), {"max_body_bytes": exc.limit})
+    return Response(exc.body(), status_code=413, media_type="application/json")
 
 
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:

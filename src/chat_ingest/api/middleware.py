@@ -28,6 +28,11 @@ class BodyTooLarge(Exception):
         super().__init__(f"Request body is larger than {limit} bytes.")
         self.limit = limit
 
+    def body(self) -> bytes:
+        """The JSON error body (the same one ``api/errors.py`` sends)."""
+        detail = {"max_body_bytes": self.limit}
+        return orjson.dumps({"success": False, "error": str(self), "detail": detail})
+
 
 class BodyTimeout(Exception):
     """The client stopped sending its body (a slow or stalled client)."""
@@ -67,24 +72,24 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            # Refused before any route runs, so the limit holds for every route, GET included.
+            too_large = BodyTooLarge(self.max_body_bytes)
+            await _send_json(send_with_id, 413, too_large.body())
+            self._finish(scope, request_id, 413, time.perf_counter() - started)
+            return
         try:
-            await self.app(scope, self._guarded(scope, receive), send_with_id)
+            await self.app(scope, self._guarded(receive), send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if status is None:
-                await _send_internal_error(send_with_id)
+                await _send_json(send_with_id, 500, _INTERNAL_ERROR)
         finally:
             self._finish(scope, request_id, status or 500, time.perf_counter() - started)
 
-    def _guarded(self, scope: Scope, receive: Receive) -> Receive:
+    def _guarded(self, receive: Receive) -> Receive:
         limit = self.max_body_bytes
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-
-            async def refuse() -> Message:
-                raise BodyTooLarge(limit)
-
-            return refuse
         received = 0
         body_complete = False
 
@@ -127,10 +132,10 @@ class RequestContextMiddleware:
         )
 
 
-async def _send_internal_error(send: Send) -> None:
+async def _send_json(send: Send, status: int, body: bytes) -> None:
     headers = [
         (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(_INTERNAL_ERROR)),
+        (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -15,7 +15,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chat_ingest.db.unit_of_work import is_transient
+from chat_ingest.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_NAME = "chat_ingest_migrations"
@@ -64,9 +68,27 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+@asynccontextmanager
+async def _reachable(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection; a database that cannot be reached is a ``DatabaseUnavailable``."""
+    try:
+        connection = await engine.connect()
+    except (DBAPIError, OSError) as exc:
+        if not is_transient(exc):
+            raise
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise DatabaseUnavailable(
+            f"Cannot reach the database ({type(cause).__name__}); is it running?"
+        ) from exc
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the newest)."""
-    async with engine.connect() as connection, _migration_lock(connection):
+    async with _reachable(engine) as connection, _migration_lock(connection):
         await connection.run_sync(_upgrade_on, revision)
         await connection.commit()
 
@@ -76,7 +98,7 @@ def _current_on(connection: Connection) -> str | None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as connection:
+    async with _reachable(engine) as connection:
         return await connection.run_sync(_current_on)
 
 
