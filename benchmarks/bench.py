@@ -3,7 +3,7 @@
 Prints, in one run: (a) single inserts over HTTP with wrk at 16 and 64 connections, (b) the
 batch endpoint with batches of 1000, (c) ``chat-ingest import`` of a 200,000-line file and its
 peak memory, (d) the raw ceilings (one transaction per insert at 16 connections; multi-row
-INSERTs of 1000) and each of (a)-(c) as a ratio to its ceiling.
+INSERTs of 1000, two transactions in flight) and each of (a)-(c) as a ratio to its ceiling.
 
     uv run python benchmarks/bench.py [--mysql-url URL] [--seconds 15] [--workers 2]
 """
@@ -167,10 +167,11 @@ def main() -> None:
 
     results["raw_tx16"] = asyncio.run(per_transaction(dsn, bodies, 16, args.seconds))
     results["raw_tx16_files"] = asyncio.run(per_transaction(dsn, with_files, 16, args.seconds))
-    results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 20))
+    results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 30))
 
     server = Server(database_url, args.workers, pre_ping=not args.no_pre_ping)
     try:
+        wrk(server.url, 16, 3, bodies[:200])  # warm-up: pools filled, caches built
         results["http16"] = wrk(server.url, 16, args.seconds, bodies[:200])
         results["http64"] = wrk(server.url, 64, args.seconds, bodies[:200])
         results["http16_files"] = wrk(server.url, 16, args.seconds, with_files)

@@ -94,20 +94,26 @@ async def per_transaction(
 
 
 async def multi_row(
-    dsn: dict[str, Any], bodies: list[dict[str, Any]], batch: int, batches: int
+    dsn: dict[str, Any], bodies: list[dict[str, Any]], batch: int, batches: int, in_flight: int = 2
 ) -> float:
-    """Multi-row INSERTs of ``batch`` logical inserts per transaction; inserts per second."""
-    connection = await _connect(dsn)
+    """Multi-row INSERTs of ``batch`` logical inserts per transaction, ``in_flight`` batches at
+    a time (as the batch benchmark and the importer run); inserts per second."""
+    queue = list(range(batches))
+
+    async def worker() -> None:
+        connection = await _connect(dsn)
+        async with connection.cursor() as cursor:
+            while queue:
+                b = queue.pop()
+                planned = [rows(bodies[(b * batch + i) % len(bodies)]) for i in range(batch)]
+                await cursor.executemany(CONVERSATION_SQL, [p[0] for p in planned])
+                await cursor.executemany(MESSAGE_SQL, [p[1] for p in planned])
+                files = [f for p in planned for f in p[2]]
+                if files:
+                    await cursor.executemany(FILE_SQL, files)
+                await connection.commit()
+        connection.close()
+
     started = time.perf_counter()
-    async with connection.cursor() as cursor:
-        for b in range(batches):
-            planned = [rows(bodies[(b * batch + i) % len(bodies)]) for i in range(batch)]
-            await cursor.executemany(CONVERSATION_SQL, [p[0] for p in planned])
-            await cursor.executemany(MESSAGE_SQL, [p[1] for p in planned])
-            files = [f for p in planned for f in p[2]]
-            if files:
-                await cursor.executemany(FILE_SQL, files)
-            await connection.commit()
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return batch * batches / elapsed
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return batch * batches / (time.perf_counter() - started)
