@@ -53,10 +53,13 @@ class ActiveConversations:
         self.window = window
         self._last_write: OrderedDict[str, float] = OrderedDict()
 
-    def touch(self, conversation_id: str) -> None:
+    def touch(self, *conversation_ids: str) -> None:
+        """Record writes to ``conversation_ids``; the gauge is updated once per call (a batch
+        of 1000 items is one update, not 1000)."""
         now = time.monotonic()
-        self._last_write[conversation_id] = now
-        self._last_write.move_to_end(conversation_id)
+        for conversation_id in conversation_ids:
+            self._last_write[conversation_id] = now
+            self._last_write.move_to_end(conversation_id)
         self.count(now)
 
     def count(self, now: float | None = None) -> int:

@@ -81,9 +81,9 @@ async def insert_batch(
     results = await insert_service.store_items(database, items, policy, caller)
     result = batch_result(results)
     metrics.count_batch(result.inserted + result.duplicates, result.failed, started)
-    for item in result.results:
-        if item.conversation_id is not None:
-            metrics.active_conversations.touch(item.conversation_id)
+    metrics.active_conversations.touch(
+        *(item.conversation_id for item in result.results if item.conversation_id is not None)
+    )
     return result
 
 
