@@ -7,6 +7,7 @@ characters or lone surrogates).
 
 import math
 import re
+import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -131,6 +132,20 @@ def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 Metadata = Annotated[JsonObject, AfterValidator(_check_latency)]
+
+
+def _canonical_uuid(value: str) -> str:
+    """A UUID in its 36-character hyphenated form, lower case (how ids are stored)."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a UUID such as 0190c6a2-5b1e-7c3d-9f00-1234567890ab") from None
+    if len(value) != 36:
+        raise ValueError("must be a UUID in its 36-character form")
+    return str(parsed)
+
+
+MessageId = Annotated[str, Strict(), AfterValidator(_canonical_uuid)]
 ConversationId = Annotated[
     str, Strict(), StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
 ]
@@ -184,6 +199,7 @@ class InsertRequest(_Body):
     model_id: Annotated[RequiredText, Field(max_length=128)] | None = None
     conversation_id: ConversationId | None = None
     client_message_id: Annotated[Identifier, Field(min_length=1, max_length=64)] | None = None
+    message_id: MessageId | None = None
     conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
     files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
     inputs: JsonObject = Field(default_factory=dict)

@@ -20,7 +20,7 @@ from chat_ingest.db import migrate
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import DatabaseUnavailable
 from chat_ingest.log_setup import configure_logging
-from chat_ingest.runtime import insert_policy, open_database
+from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service.access import KeyRing
 from chat_ingest.service.keys import grants_from_environment
 
@@ -80,6 +80,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 await migrate.upgrade(database.engine)
             app.state.settings = settings
             app.state.database = database
+            app.state.store = open_store(settings)
             app.state.insert_policy = insert_policy(settings)
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database)
