@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         if self.cursor_secret:
             return derive_key(self.cursor_secret)
         url = make_url(self.database_url)
-        return derive_key(f"{url.get_backend_name()}:{url.database or ''}")
+        backend = {"mariadb": "mysql"}.get(url.get_backend_name(), url.get_backend_name())
+        return derive_key(f"{backend}:{url.database or ''}")
 
     api_keys: str = ""
     auth_enabled: bool = False

@@ -7,7 +7,6 @@ from chat_ingest.errors import Forbidden, InvalidInput, NotFound
 from chat_ingest.service.access import OPEN_ACCESS, Caller
 from chat_ingest.service.keys import checked_app_ids, grants_from_environment, hash_key, new_key
 
-
 K1, K2 = "k1-0123456789abcdefghijklmn", "k2-0123456789abcdefghijklmn"
 
 
@@ -25,7 +24,7 @@ def test_short_api_keys_stop_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("API_KEYS", "key1=*")
-    with pytest.raises(ConfigurationError, match="API_KEYS: .*at least 24 characters"):
+    with pytest.raises(ConfigurationError, match=r"API_KEYS: .*at least 24 characters"):
         load_settings()
 
 
