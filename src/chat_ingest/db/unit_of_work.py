@@ -123,14 +123,39 @@ class Database:
             raise DatabaseUnavailable("The database did not answer in time; retry later.") from None
 
 
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    """A connection from the pool. A driver that fails in an unexpected way while connecting
+    (asyncmy raises ``RuntimeError`` when the server hangs up during the handshake, as MariaDB
+    does when it is out of connections) means the database cannot be used now: a 503, not a
+    500 that clients would not retry."""
+    connection = engine.connect()
+    try:
+        return await connection.start()
+    except (DBAPIError, OSError, PoolTimeoutError):
+        raise
+    except Exception as exc:
+        log.warning("could not connect to the database: %s", _describe(exc))
+        raise DatabaseUnavailable(
+            "The database cannot take this request now; retry later."
+        ) from exc
+
+
+async def _run_once(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    connection = await _connect(engine)
+    try:
+        async with connection.begin():
+            return await work(connection)
+    finally:
+        await connection.close()
+
+
 async def _with_retries(
     engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int
 ) -> T:
     attempt = 0
     while True:
         try:
-            async with engine.begin() as connection:
-                return await work(connection)
+            return await _run_once(engine, work)
         except (DBAPIError, OSError, PoolTimeoutError, ConcurrentChange) as exc:
             if is_unavailable(exc):
                 log.warning("database unavailable: %s", _describe(exc))
