@@ -70,3 +70,18 @@ def test_slow_and_vanishing_clients(tmp_path: Path) -> None:
     logged = log_path.read_text()
     assert "status=499" in logged and "status=408" in logged
     assert "Traceback" not in logged and "ERROR" not in logged
+
+
+def test_a_client_cannot_escape_its_budget_by_inventing_forwarded_for(tmp_path: Path) -> None:
+    """No proxy is trusted by default: X-Forwarded-For from the client changes nothing."""
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", "RATE_LIMIT": "3/hour"}
+    with serving(env) as [url], httpx.Client(base_url=url, timeout=30) as http:
+        statuses = [
+            http.post(
+                "/api/chat/insert",
+                content=BODY,
+                headers={"content-type": "application/json", "x-forwarded-for": f"10.9.8.{i}"},
+            ).status_code
+            for i in range(5)
+        ]
+    assert statuses == [200, 200, 200, 429, 429]
