@@ -147,7 +147,8 @@ async def test_repeated_failed_authentications_from_one_address_are_429(
             assert (
                 await http.post("/api/chat/insert", json=body, headers=guess)
             ).status_code == 401
-        blocked = await http.post("/api/chat/insert", json=body, headers={"Authorization": "x y"})
+        other_guess = {"Authorization": f"Bearer guess-{9:030d}"}
+        blocked = await http.post("/api/chat/insert", json=body, headers=other_guess)
         assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
         # While the address is blocked, even the right key is not checked: no guessing at all.
         assert (await http.post("/api/chat/insert", json=body, headers=good)).status_code == 429

@@ -63,14 +63,16 @@ async def get_caller(
     address that failed too often), then count the request against the key's rate limit
     (429); the ``RateLimit-*`` headers go on whatever response the request ends with."""
     client = f"ip:{request.client.host if request.client else 'unknown'}"
-    failures: RateLimiter | None = request.app.state.auth_failure_limiter
+    key = credentials.credentials if credentials else None
+    # Only requests that present a key can guess one: the others skip the failure budget.
+    failures: RateLimiter | None = request.app.state.auth_failure_limiter if key else None
     if failures is not None:
         await failures.check(client)
     key_ring: KeyRing = request.app.state.key_ring
     try:
-        caller = await key_ring.authenticate(credentials.credentials if credentials else None)
+        caller = await key_ring.authenticate(key)
     except Unauthenticated:
-        if failures is not None and credentials is not None:
+        if failures is not None:
             await failures.hit_quietly(client)
         raise
     request.state.key_id = caller.key_id
