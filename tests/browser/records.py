@@ -28,7 +28,10 @@ EXTERNAL_FILE = "https://files.example.com/invoice-7731.png"
 DEMO_TURNS: list[dict[str, Any]] = [
     {
         "query": "你好，我上周买的耳机左边没有声音，可以退款吗？🎧",
-        "answer": "您好！很抱歉给您带来不便 🙏\n可以退款：订单在 30 天内，请上传发票照片，我们会在 3 个工作日内处理。",
+        "answer": (
+            "您好！很抱歉给您带来不便 🙏\n"
+            "可以退款：订单在 30 天内，请上传发票照片，我们会在 3 个工作日内处理。"
+        ),
         "files": [
             {"type": "image", "transfer_method": "remote_url", "url": EXTERNAL_FILE},
         ],

@@ -105,9 +105,11 @@ async function api(path, params) {
 
 // ---- pages for errors ----------------------------------------------------------------------
 
+/** A boxed message; a string title becomes the page's h1, a node is used as it is. */
 function notice(kind, title, ...body) {
+  const heading = title instanceof Node ? title : el("h1", { tabindex: "-1" }, title);
   return el("section", { class: `notice ${kind}`, role: kind === "error" ? "alert" : null },
-    el("h1", { tabindex: "-1" }, title), ...body);
+    heading, ...body);
 }
 
 function retryButton(redraw) {
@@ -301,8 +303,8 @@ async function appPage(appId, params) {
   const heading = el("h1", { tabindex: "-1" }, "App ", el("bdi", { class: "mono" }, appId));
   const scope = userId ? el("span", {}, " of user ", el("bdi", { class: "mono" }, userId)) : "";
   if (page.data.length === 0 && !cursor) {
-    return [heading, userFilter(appId, userId), notice("warning",
-      userId ? "No conversations for this user" : "No conversations found for this app",
+    const title = userId ? "No conversations for this user" : "No conversations found for this app";
+    return [heading, userFilter(appId, userId), notice("warning", el("h2", {}, title),
       el("p", {}, "Nothing is stored for app ", el("bdi", { class: "mono" }, appId), scope,
         ". Check the spelling: ids are case-sensitive."),
       el("p", {}, el("a", { href: uiUrl("") }, "Search again")))];
