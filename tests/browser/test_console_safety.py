@@ -5,7 +5,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
 
 from tests.browser.conftest import ALPHA_KEY, BRAVO_KEY, Service
 from tests.browser.records import (
@@ -51,12 +51,21 @@ def test_the_console_requests_nothing_but_the_service(
 
     context.route("**/*", record)
     page = context.new_page()
+    complaints: list[str] = []  # script errors and refusals by the page's security policy
+
+    def note(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            complaints.append(message.text)
+
+    page.on("console", note)
+    page.on("pageerror", lambda error: complaints.append(str(error)))
     for path in ("", f"apps/{DEMO_APP}", f"conversations/{DEMO_CONVERSATION}"):
         page.goto(f"{open_service.url}/ui/{path}")
         page.wait_for_load_state("networkidle")
     expect(page.locator("li.turn")).to_have_count(3)
     outside = [url for url in requested if not url.startswith(open_service.url + "/")]
     assert outside == []
+    assert complaints == []
     assert any("/api/chat/conversations?" in url for url in requested)
     assert any(url.endswith("/ui/assets/favicon.svg") for url in requested)
 
@@ -145,7 +154,7 @@ def _enter_key(page: Page, key: str) -> None:
 
 
 def test_the_key_prompt_and_where_the_key_is_kept(
-    auth_service: Service, context: BrowserContext, page: Page
+    auth_service: Service, browser: Browser, context: BrowserContext, page: Page
 ):
     page.goto(f"{auth_service.url}/ui/apps/alpha-app")
     expect(page.get_by_role("heading", level=1)).to_have_text("An API key is needed")
@@ -158,7 +167,7 @@ def test_the_key_prompt_and_where_the_key_is_kept(
     page.goto(f"{auth_service.url}/ui/conversations/alpha-app-conversation")  # same tab
     expect(page.locator(".answer .text")).to_have_text("private answer of alpha-app")
     assert context.cookies() == []
-    other_tab = context.browser.new_context()  # type: ignore[union-attr]
+    other_tab = browser.new_context()
     try:
         fresh = other_tab.new_page()
         fresh.goto(f"{auth_service.url}/ui/conversations/alpha-app-conversation")
