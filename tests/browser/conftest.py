@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
 ]
 ALPHA_KEY = "alpha-key-for-console-tests-0001"
 BRAVO_KEY = "bravo-key-for-console-tests-0002"
+GAMMA_KEY = "gamma-key-for-console-tests-0003"
 
 
 class Service:
@@ -68,6 +69,22 @@ def auth_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         service = Service(url)
         seed_auth_server(service.post, {"alpha-app": ALPHA_KEY, "bravo-app": BRAVO_KEY})
         yield service
+
+
+@pytest.fixture(scope="package")
+def troubled_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A service whose database is unreachable (reads answer 503) and whose one key may make
+    two requests a minute (the third answers 429)."""
+    directory = tmp_path_factory.mktemp("console-troubled")
+    env = {
+        "DATABASE_URL": "mysql+asyncmy://root@127.0.0.1:1/unreachable",
+        "AUTO_MIGRATE": "false",
+        "DB_TIMEOUT": "2",
+        "API_KEYS": f"{GAMMA_KEY}=gamma-app",
+        "RATE_LIMIT": "2/minute",
+    }
+    with serving(env, cwd=directory) as [url]:
+        yield Service(url)
 
 
 @pytest.fixture(scope="package")
