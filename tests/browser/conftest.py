@@ -21,6 +21,7 @@ from tests.browser.records import seed_auth_server, seed_open_server
 from tests.e2e.servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
+SNAPSHOTS = Path(__file__).resolve().parents[2] / "build" / "console"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -30,6 +31,12 @@ CHROMIUM_ARGS = [
 ALPHA_KEY = "alpha-key-for-console-tests-0001"
 BRAVO_KEY = "bravo-key-for-console-tests-0002"
 GAMMA_KEY = "gamma-key-for-console-tests-0003"
+
+
+def snapshot(page: Page, name: str) -> None:
+    """Keep a picture of the page in build/console/ for a person to look at."""
+    SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SNAPSHOTS / f"{name}.png", full_page=True)
 
 
 class Service:

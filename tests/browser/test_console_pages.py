@@ -6,7 +6,7 @@ from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Service
+from tests.browser.conftest import Service, snapshot
 from tests.browser.records import (
     DEMO_APP,
     DEMO_CONVERSATION,
@@ -17,11 +17,11 @@ from tests.browser.records import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-BUILD = Path(__file__).resolve().parents[2] / "build" / "console"
 
 
 def test_search_by_conversation_id_opens_the_conversation(open_service: Service, page: Page):
     page.goto(f"{open_service.url}/ui/")
+    snapshot(page, "search")
     page.get_by_label("Conversation id or app id").fill(f"  {DEMO_CONVERSATION} ")
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{open_service.url}/ui/conversations/{DEMO_CONVERSATION}")
@@ -58,6 +58,7 @@ def test_user_filter_is_kept_in_the_url(open_service: Service, page: Page):
     expect(page).to_have_url(f"{open_service.url}/ui/apps/{PAGING_APP}?user_id=user-b")
     items = page.locator("li.conversation")
     expect(items).to_have_count(12)
+    snapshot(page, "app-filtered")
     for text in items.all_inner_texts():
         assert "user user-b" in text
     page.reload()  # the filtered list is a deep link too
@@ -134,8 +135,7 @@ def test_phone_width_needs_no_sideways_scrolling(open_service: Service, context:
         page.locator("li.conversation, li.turn").first.wait_for()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
-    BUILD.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=BUILD / "conversation-phone.png", full_page=True)
+    snapshot(page, "conversation-phone")
 
 
 def test_screenshot_of_a_conversation(open_service: Service, page: Page):

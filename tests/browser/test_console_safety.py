@@ -1,11 +1,13 @@
 """What the console must never do (run stored markup, load from elsewhere, show another app's
 data, keep the key beyond the tab) and how it reports bad addresses and API errors."""
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
 
-from tests.browser.conftest import ALPHA_KEY, BRAVO_KEY, GAMMA_KEY, Service
+from tests.browser.conftest import ALPHA_KEY, BRAVO_KEY, GAMMA_KEY, Service, snapshot
 from tests.browser.records import (
     DEMO_APP,
     DEMO_CONVERSATION,
@@ -21,10 +23,13 @@ def test_markup_in_stored_records_is_shown_as_text(open_service: Service, page: 
     page.goto(f"{open_service.url}/ui/conversations/{XSS_CONVERSATION}")
     expect(page.locator(".answer .text")).to_have_text(XSS_ANSWER)
     expect(page.locator(".query .text")).to_have_text("<b>is this bold?</b>")
+    stray_text = "[...document.querySelector('main').childNodes].some(n => n.nodeType === 3)"
+    assert page.evaluate(stray_text) is False
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "<script>window.__xss='name'</script>"
     )
     page.get_by_text("Metadata and inputs").click()
+    snapshot(page, "markup-as-text")
     page.goto(f"{open_service.url}/ui/apps/{XSS_APP}")
     expect(page.locator("li.conversation")).to_contain_text("user <b>mallory</b>")
     main = page.locator("main")
@@ -98,6 +103,7 @@ def test_bad_addresses_get_a_clear_page(
     page.goto(f"{open_service.url}/ui/{path}")
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
     expect(page.locator("main")).to_contain_text(explanation)
+    snapshot(page, "bad-address-" + re.sub(r"[^a-z]+", "-", path)[:40])
 
 
 def test_an_unknown_console_address_answers_404(open_service: Service):
@@ -119,8 +125,10 @@ def test_api_errors_are_readable(troubled_service: Service, page: Page):
             "The database is unavailable; retry later. Try again in 2 seconds."
         )
         page.get_by_role("button", name="Try again").click()
+    snapshot(page, "error-503")
     expect(heading).to_have_text("Too many requests")  # the key's third request this minute
     expect(page.locator("main")).to_contain_text("Rate limit exceeded")
+    snapshot(page, "error-429")
 
 
 # ---- keys ---------------------------------------------------------------------------------
@@ -138,6 +146,7 @@ def test_the_key_prompt_and_where_the_key_is_kept(
 ):
     page.goto(f"{auth_service.url}/ui/apps/alpha-app")
     expect(page.get_by_role("heading", level=1)).to_have_text("An API key is needed")
+    snapshot(page, "key-prompt")
     _enter_key(page, ALPHA_KEY)
     expect(page.locator("li.conversation")).to_contain_text("Secret talk of alpha-app")
     assert page.evaluate("sessionStorage.getItem('chat-ingest.api-key')") == ALPHA_KEY
@@ -175,6 +184,7 @@ def test_another_apps_key_sees_no_data(auth_service: Service, page: Page):
     _enter_key(page, BRAVO_KEY)
     expect(page.get_by_role("heading", level=1)).to_have_text("This key may not read this data")
     _shows_nothing_of_alpha(page)
+    snapshot(page, "another-apps-key")
     page.goto(f"{auth_service.url}/ui/conversations/alpha-app-conversation")
     expect(page.get_by_role("heading", level=1)).to_have_text("Conversation not found")
     _shows_nothing_of_alpha(page)

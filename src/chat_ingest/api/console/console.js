@@ -31,7 +31,7 @@ function el(tag, props, ...children) {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((node) => node instanceof Node));
 }
 
 function announce(text) {
