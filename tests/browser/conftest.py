@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.browser.records import seed_auth_server, seed_open_server
 from tests.e2e.servers import serving
@@ -28,6 +28,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+# Two cores shared with database servers and other work: wait longer than the defaults.
+expect.set_options(timeout=10_000)
 ALPHA_KEY = "alpha-key-for-console-tests-0001"
 BRAVO_KEY = "bravo-key-for-console-tests-0002"
 GAMMA_KEY = "gamma-key-for-console-tests-0003"
@@ -113,7 +115,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     context = browser.new_context(
         locale="en-US", timezone_id="UTC", viewport={"width": 1100, "height": 900}
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     yield context
     context.close()
 

@@ -2,6 +2,7 @@
 data, keep the key beyond the tab) and how it reports bad addresses and API errors."""
 
 import re
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -115,18 +116,31 @@ def test_an_unknown_console_address_answers_404(open_service: Service):
 # ---- API errors read as sentences ---------------------------------------------------------
 
 
+def _listing_status(page: Page, action: Callable[[], None]) -> int:
+    """Do ``action`` and return the status of the listing request it made."""
+    with page.expect_response(lambda r: "/api/chat/conversations?" in r.url) as response:
+        action()
+    return response.value.status
+
+
 def test_api_errors_are_readable(troubled_service: Service, page: Page):
+    """The key may make two requests a minute (a fixed window, which a slow run may cross: so
+    retry until the limit answers) and the database is down."""
     page.goto(f"{troubled_service.url}/ui/apps/gamma-app")
-    _enter_key(page, GAMMA_KEY)  # 401 first: the prompt
     heading = page.get_by_role("heading", level=1)
-    for _ in range(2):  # the database is down: 503, with Retry-After
+    status = _listing_status(page, lambda: _enter_key(page, GAMMA_KEY))
+    for _ in range(6):
+        if status == 429:
+            break
+        assert status == 503
         expect(heading).to_have_text("The service cannot answer right now")
         expect(page.locator("main")).to_contain_text(
             "The database is unavailable; retry later. Try again in 2 seconds."
         )
-        page.get_by_role("button", name="Try again").click()
-    snapshot(page, "error-503")
-    expect(heading).to_have_text("Too many requests")  # the key's third request this minute
+        snapshot(page, "error-503")
+        status = _listing_status(page, page.get_by_role("button", name="Try again").click)
+    assert status == 429
+    expect(heading).to_have_text("Too many requests")
     expect(page.locator("main")).to_contain_text("Rate limit exceeded")
     snapshot(page, "error-429")
 

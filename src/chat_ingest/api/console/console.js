@@ -160,7 +160,8 @@ function errorPage(error, redraw) {
   if (!(error instanceof ApiError)) {
     return notice("error", "Something went wrong in this page", el("p", {}, String(error)));
   }
-  const wait = error.retryAfter ? ` Try again in ${plural(error.retryAfter, "second")}.` : "";
+  const wait = /^\d+$/.test(error.retryAfter || "")
+    ? ` Try again in ${plural(error.retryAfter, "second")}.` : "";
   switch (error.status) {
     case 0:
       return notice("error", "No answer from the service", el("p", {}, error.message),
