@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    Route,
+    expect,
+)
 
 from tests.browser.conftest import ALPHA_KEY, BRAVO_KEY, GAMMA_KEY, Service, snapshot
 from tests.browser.records import (
@@ -117,8 +125,13 @@ def test_an_unknown_console_address_answers_404(open_service: Service):
 
 
 def _listing_status(page: Page, action: Callable[[], None]) -> int:
-    """Do ``action`` and return the status of the listing request it made."""
-    with page.expect_response(lambda r: "/api/chat/conversations?" in r.url) as response:
+    """Do ``action`` and return the status of the listing request (with a key) it made."""
+
+    def keyed_listing(response: Response) -> bool:
+        request = response.request
+        return "/api/chat/conversations?" in request.url and "authorization" in request.headers
+
+    with page.expect_response(keyed_listing) as response:
         action()
     return response.value.status
 
@@ -128,6 +141,7 @@ def test_api_errors_are_readable(troubled_service: Service, page: Page):
     retry until the limit answers) and the database is down."""
     page.goto(f"{troubled_service.url}/ui/apps/gamma-app")
     heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("An API key is needed")
     status = _listing_status(page, lambda: _enter_key(page, GAMMA_KEY))
     for _ in range(6):
         if status == 429:
