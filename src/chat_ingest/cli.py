@@ -300,7 +300,11 @@ def import_(
     stream = _open_input(source)
     rejects_path = rejects or _default_rejects(source)
     _refuse_rejects_onto_input(stream, rejects_path)
-    reject_file = RejectFile(rejects_path)
+    try:
+        reject_file = RejectFile(rejects_path)
+    except OSError as exc:
+        typer.echo(f"chat-ingest: cannot write {rejects_path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
     tally = Tally()
     try:
         with _one_line_errors(settings, prefix="import stopped: "):

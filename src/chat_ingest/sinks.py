@@ -57,6 +57,13 @@ class BatchLimits:
     def fits_alone(self, size: int) -> bool:
         return BATCH_ENVELOPE_BYTES + size <= self.max_body_bytes
 
+    def lower_body_limit(self, detail: Any, refused_size: int) -> None:
+        """After a 413 for a ``refused_size``-byte body: take the service's own limit from its
+        answer (``detail.max_body_bytes``), or else assume half of what it refused."""
+        told = detail.get("max_body_bytes") if isinstance(detail, dict) else None
+        learned = told if isinstance(told, int) and told > 0 else refused_size // 2
+        self.max_body_bytes = min(self.max_body_bytes, learned, refused_size - 1)
+
 
 def batch_bytes(sizes: list[int]) -> int:
     """The size of a batch body holding items of these encoded sizes."""
@@ -110,8 +117,8 @@ class HttpSink:
             return
         try:
             result = await self.client.insert_batch([item for _, item, _ in batch])
-        except PayloadTooLargeError:
-            self.limits.max_body_bytes = min(self.limits.max_body_bytes, size - 1)
+        except PayloadTooLargeError as exc:
+            self.limits.lower_body_limit(exc.detail, size)
             if len(batch) == 1:
                 verdicts[batch[0][0]] = Verdict(error=_too_large(size, None))
                 return

@@ -55,3 +55,13 @@ def test_batches_respect_both_limits_and_isolate_an_oversized_item() -> None:
         if batch != [4]:
             assert len(batch) <= 3 and batch_bytes([sizes[i] for i in batch]) <= 100
     assert batch_bytes([20, 20]) == len(orjson.dumps({"items": ["x" * 18, "x" * 18]}))
+
+
+def test_a_413_lowers_the_body_limit_to_what_the_service_says() -> None:
+    limits = BatchLimits(max_body_bytes=10_000_000, max_items=1000)
+    limits.lower_body_limit({"max_body_bytes": 4096}, refused_size=9000)
+    assert limits.max_body_bytes == 4096
+    limits.lower_body_limit(None, refused_size=3000)  # a proxy's 413, without our detail
+    assert limits.max_body_bytes == 1500
+    limits.lower_body_limit({"max_body_bytes": 100_000}, refused_size=1400)
+    assert limits.max_body_bytes == 1399  # never above a size that was refused
