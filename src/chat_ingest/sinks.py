@@ -127,7 +127,7 @@ class HttpSink:
             await self._send(batch[half:], verdicts)
             return
         except ClientError as exc:
-            raise SinkError(f"the service refused a batch: {exc}") from exc
+            raise SinkError(f"the service did not take a batch: {exc}") from exc
         for (index, _, _), r in zip(batch, result.results, strict=True):
             verdicts[index] = (
                 Verdict(created=bool(r.created)) if r.success else Verdict(error=r.error)
