@@ -35,7 +35,7 @@ from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
-from chat_ingest.runtime import insert_policy, open_database
+from chat_ingest.runtime import check_dify_schema, insert_policy, open_database
 from chat_ingest.service import export as export_service
 from chat_ingest.service import keys as keys_service
 from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
@@ -56,6 +56,17 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _migrates(settings: Settings) -> bool:
+    """AUTO_MIGRATE, which never applies to a Dify database (nothing is changed there)."""
+    return settings.auto_migrate and settings.table_layout == "seed"
+
+
+def _refuse_in_dify_layout(settings: Settings, what: str) -> None:
+    if settings.table_layout == "dify":
+        typer.echo(f"chat-ingest: TABLE_LAYOUT=dify: {what}", err=True)
+        raise typer.Exit(2)
 
 
 def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
@@ -79,9 +90,14 @@ def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``action`` in one transaction on the configured database (migrated first when
     AUTO_MIGRATE is on, as ``serve`` does); a domain error is one line and exit 1."""
     settings = _settings()
+    _refuse_in_dify_layout(
+        settings,
+        "keys are Dify's app API keys (Dify's console, API Access) or API_KEYS; "
+        "the keys commands manage the seed layout's api_keys table",
+    )
 
     async def run(engine: AsyncEngine) -> T:
-        if settings.auto_migrate:
+        if _migrates(settings):
             await migrate.upgrade(engine)
         return await Database(engine, time_budget=settings.db_timeout).run(action)
 
@@ -122,7 +138,10 @@ def serve(
     settings = _settings()
     host, port = host or settings.api_host, port or settings.api_port
     _check_bindable(host, port)
-    if settings.auto_migrate:  # here, so that an unreachable database is one clear line
+    # Here, so that an unreachable database or a missing Dify table is one clear line.
+    if settings.table_layout == "dify":
+        _with_engine(settings, check_dify_schema)
+    elif settings.auto_migrate:
         _with_engine(settings, migrate.upgrade)
     workers = workers or settings.api_workers
     if workers > 1 and settings.metrics_enabled:
@@ -144,6 +163,9 @@ def serve(
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = _settings()
+    if settings.table_layout == "dify":
+        typer.echo("TABLE_LAYOUT=dify: nothing to do; a Dify database's schema is Dify's own")
+        return
     _with_engine(settings, lambda engine: migrate.upgrade(engine, revision))
     typer.echo(f"database at revision {revision}")
 
@@ -208,7 +230,7 @@ async def _import(
                 await http_sink.aclose()
         database = open_database(settings)
         try:
-            if settings.auto_migrate:
+            if _migrates(settings):
                 await migrate.upgrade(database.engine)
             sink = DatabaseSink(database, insert_policy(settings))
             return await import_lines(lines, sink, rejects, options.chunk_size, on_progress)
@@ -274,7 +296,7 @@ def export(
     sink = output.open("wb") if output else sys.stdout.buffer
 
     async def run(engine: AsyncEngine) -> int:
-        if settings.auto_migrate:
+        if _migrates(settings):
             await migrate.upgrade(engine)
         bodies = export_service.insert_bodies(engine, app_id, user_id, since_utc)
         return await export_lines(bodies, sink.write)

@@ -46,3 +46,7 @@ class Unauthenticated(ChatIngestError):
 
 class Forbidden(ChatIngestError):
     """The API key is valid but not scoped to the app it tried to use."""
+
+
+class DifySchemaMismatch(ChatIngestError):
+    """``TABLE_LAYOUT=dify`` on a database that lacks a table or column the layout needs."""

@@ -2,11 +2,14 @@
 factory and the CLI alike."""
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_ingest.config import Settings
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.dify.schema import inspect_dify_schema
+from chat_ingest.stores.dify.tables import DifyTables
 
 
 def insert_policy(settings: Settings) -> InsertPolicy:
@@ -30,3 +33,9 @@ def open_database(settings: Settings) -> Database:
     )
     engine = create_engine(settings.database_url, options)
     return Database(engine, attempts=settings.db_retry_attempts, time_budget=settings.db_timeout)
+
+
+async def check_dify_schema(engine: AsyncEngine) -> DifyTables:
+    """The Dify tables to write, read from the schema without changing it; a missing table or
+    column is a ``DifySchemaMismatch`` naming it."""
+    return await Database(engine).run(inspect_dify_schema)

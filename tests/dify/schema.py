@@ -7,7 +7,11 @@ One template for both backends: ``uuid`` ids with ``uuid_generate_v4()`` on Post
 ``timestamp``/``datetime``.
 """
 
+import re
 from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _TYPES = {
     "postgresql": {
@@ -145,6 +149,34 @@ def ddl(dialect: str) -> Iterable[str]:
         yield 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp"'
     suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" if dialect == "mysql" else ""
     for name, columns in TABLES.items():
-        yield f"CREATE TABLE {name} ({columns.format(**types)}){suffix}"
+        body = columns.format(**types)
+        if dialect == "mysql":  # MySQL ignores primary key names (and warns about them)
+            body = re.sub(r"CONSTRAINT \w+ PRIMARY KEY", "PRIMARY KEY", body)
+        yield f"CREATE TABLE {name} ({body}){suffix}"
     for index in INDEXES:
         yield index.format(**types)
+
+
+async def snapshot(connection: AsyncConnection) -> list[tuple[str, ...]]:
+    """Every table, column (type, nullability, default) and index of the connected schema, to
+    show that nothing was created, altered or dropped."""
+    if connection.dialect.name == "postgresql":
+        columns = (
+            "SELECT table_name, column_name, data_type, is_nullable, column_default"
+            " FROM information_schema.columns WHERE table_schema = current_schema()"
+        )
+        indexes = (
+            "SELECT tablename, indexname, indexdef FROM pg_indexes"
+            " WHERE schemaname = current_schema()"
+        )
+    else:
+        columns = (
+            "SELECT table_name, column_name, column_type, is_nullable, column_default"
+            " FROM information_schema.columns WHERE table_schema = DATABASE()"
+        )
+        indexes = (
+            "SELECT table_name, index_name, column_name FROM information_schema.statistics"
+            " WHERE table_schema = DATABASE()"
+        )
+    rows = [*await connection.execute(text(columns)), *await connection.execute(text(indexes))]
+    return sorted(tuple(str(value) for value in row) for row in rows)

@@ -1,0 +1,1 @@
+"""Table layouts: one store per layout owns its row mapping and its SQL."""
