@@ -35,8 +35,7 @@ from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
-from chat_ingest.runtime import check_dify_schema, insert_policy, open_database
-from chat_ingest.service import export as export_service
+from chat_ingest.runtime import check_dify_schema, insert_policy, open_database, open_store
 from chat_ingest.service import keys as keys_service
 from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
 
@@ -232,7 +231,8 @@ async def _import(
         try:
             if _migrates(settings):
                 await migrate.upgrade(database.engine)
-            sink = DatabaseSink(database, insert_policy(settings))
+            store = await open_store(settings, database.engine)
+            sink = DatabaseSink(database, store, insert_policy(settings))
             return await import_lines(lines, sink, rejects, options.chunk_size, on_progress)
         finally:
             await database.engine.dispose()
@@ -298,7 +298,8 @@ def export(
     async def run(engine: AsyncEngine) -> int:
         if _migrates(settings):
             await migrate.upgrade(engine)
-        bodies = export_service.insert_bodies(engine, app_id, user_id, since_utc)
+        store = await open_store(settings, engine)
+        bodies = store.export_messages(engine, app_id, user_id, since_utc)
         return await export_lines(bodies, sink.write)
 
     try:

@@ -8,8 +8,11 @@ from chat_ingest.config import Settings
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.base import Store
 from chat_ingest.stores.dify.schema import inspect_dify_schema
+from chat_ingest.stores.dify.store import DifyStore
 from chat_ingest.stores.dify.tables import DifyTables
+from chat_ingest.stores.seed import SeedStore
 
 
 def insert_policy(settings: Settings) -> InsertPolicy:
@@ -39,3 +42,11 @@ async def check_dify_schema(engine: AsyncEngine) -> DifyTables:
     """The Dify tables to write, read from the schema without changing it; a missing table or
     column is a ``DifySchemaMismatch`` naming it."""
     return await Database(engine).run(inspect_dify_schema)
+
+
+async def open_store(settings: Settings, engine: AsyncEngine) -> Store:
+    """The table layout the service reads and writes; Dify's after its schema check (which
+    raises ``DifySchemaMismatch`` naming what is missing)."""
+    if settings.table_layout == "dify":
+        return DifyStore(await check_dify_schema(engine), settings.dify_cache_ttl)
+    return SeedStore()

@@ -7,6 +7,7 @@ characters or lone surrogates).
 
 import math
 import re
+import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -131,6 +132,20 @@ def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 Metadata = Annotated[JsonObject, AfterValidator(_check_latency)]
+
+
+def _canonical_uuid(value: str) -> str:
+    """A UUID in its 36-character hyphenated form, lower case (how ids are stored)."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a UUID such as 0190c6a2-5b1e-7c3d-9f00-1234567890ab") from None
+    if len(value) != 36:
+        raise ValueError("must be a UUID in its 36-character form")
+    return str(parsed)
+
+
+MessageId = Annotated[str, Strict(), AfterValidator(_canonical_uuid)]
 ConversationId = Annotated[
     str, Strict(), StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
 ]
@@ -184,6 +199,7 @@ class InsertRequest(_Body):
     model_id: Annotated[RequiredText, Field(max_length=128)] | None = None
     conversation_id: ConversationId | None = None
     client_message_id: Annotated[Identifier, Field(min_length=1, max_length=64)] | None = None
+    message_id: MessageId | None = None
     conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
     files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
     inputs: JsonObject = Field(default_factory=dict)
@@ -225,7 +241,7 @@ class ConversationOut(BaseModel):
     name: str
     status: str
     inputs: dict[str, Any]
-    from_end_user_id: str
+    from_end_user_id: str | None
     from_source: str
     dialogue_count: int
     created_at: datetime
@@ -237,8 +253,8 @@ class FileOut(BaseModel):
     message_id: str
     type: str
     transfer_method: str
-    url: str
-    belongs_to: str
+    url: str | None
+    belongs_to: str | None
     upload_file_id: str | None
     created_by_role: str
     created_by: str
@@ -251,16 +267,16 @@ class MessageOut(BaseModel):
     id: str
     conversation_id: str
     app_id: str
-    model_provider: str
-    model_id: str
+    model_provider: str | None
+    model_id: str | None
     inputs: dict[str, Any]
     query: str
-    message: dict[str, Any] | None
+    message: dict[str, Any] | list[Any] | str | None
     message_tokens: int
     answer: str
     answer_tokens: int
     provider_response_latency: Decimal
-    total_price: Decimal
+    total_price: Decimal | None
     currency: str
     status: str
     error: str | None

@@ -14,6 +14,7 @@ from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.access import Caller, KeyRing
 from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.base import Store
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `chat-ingest keys create`.")
 
@@ -21,6 +22,11 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `chat-ingest
 async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+async def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
 
 
 async def get_insert_policy(request: Request) -> InsertPolicy:
@@ -61,6 +67,7 @@ def note_app_id(request: Request, app_id: str) -> None:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
 CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]

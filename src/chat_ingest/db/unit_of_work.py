@@ -96,7 +96,10 @@ async def _with_retries(
             if not is_transient(exc):
                 raise
             attempt += 1
-            log.warning(
+            # Losing a race to create a row is routine, not worth an operator's attention.
+            level = logging.DEBUG if isinstance(exc, ConcurrentChange) else logging.WARNING
+            log.log(
+                level,
                 "transient database error (attempt %d of %d): %s",
                 attempt,
                 attempts,

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat_ingest import repository
 from chat_ingest.errors import InvalidInput, NotFound
 from chat_ingest.ids import new_id
+from chat_ingest.stores import api_keys
 
 ALL_APPS = "*"
 KEY_PREFIX = "cik_"
@@ -80,24 +80,24 @@ async def create_key(
         "name": name,
         "created_at": datetime.now(UTC),
     }
-    await repository.insert_api_key(connection, row)
+    await api_keys.insert_api_key(connection, row)
     return key_id, key
 
 
 async def list_keys(connection: AsyncConnection) -> list[KeyInfo]:
     return [
         KeyInfo(row.id, tuple(row.app_ids), row.name, row.created_at, row.revoked_at)
-        for row in await repository.all_api_keys(connection)
+        for row in await api_keys.all_api_keys(connection)
     ]
 
 
 async def revoke_key(connection: AsyncConnection, key_id: str) -> None:
-    if not await repository.revoke_api_key(connection, key_id, datetime.now(UTC)):
+    if not await api_keys.revoke_api_key(connection, key_id, datetime.now(UTC)):
         raise NotFound(f"No API key with id {key_id!r}.")
 
 
 async def load_keys(connection: AsyncConnection) -> StoredKeys:
-    rows = await repository.all_api_keys(connection)
+    rows = await api_keys.all_api_keys(connection)
     active = {
         row.key_hash: Grant(row.id, row.key_hash, frozenset(row.app_ids))
         for row in rows

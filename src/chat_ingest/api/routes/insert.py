@@ -17,6 +17,7 @@ from chat_ingest.api.deps import (
     DatabaseDep,
     InsertPolicyDep,
     SettingsDep,
+    StoreDep,
     note_app_id,
 )
 from chat_ingest.api.errors import STATUS_OF
@@ -44,15 +45,17 @@ router = APIRouter(prefix="/api/chat", tags=["insert"])
     openapi_extra=json_body(InsertRequest),
 )
 async def insert(
-    request: Request, caller: CallerDep, database: DatabaseDep, policy: InsertPolicyDep
+    request: Request,
+    caller: CallerDep,
+    database: DatabaseDep,
+    store: StoreDep,
+    policy: InsertPolicyDep,
 ) -> Any:
     with metrics.observing_insert():
         payload = parse_insert(await request.body())
         note_app_id(request, payload.app_id)
         caller.require_app(payload.app_id)
-        outcome = await database.run(
-            lambda connection: insert_service.insert_message(connection, payload, policy)
-        )
+        outcome = await insert_service.insert_one(database, store, payload, policy)
     metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
         conversation_id=outcome.conversation_id,
@@ -73,12 +76,13 @@ async def insert_batch(
     request: Request,
     caller: CallerDep,
     database: DatabaseDep,
+    store: StoreDep,
     policy: InsertPolicyDep,
     settings: SettingsDep,
 ) -> Any:
     items = parse_batch(await request.body(), settings.max_batch_items)
     started = time.perf_counter()
-    results = await insert_service.store_items(database, items, policy, caller)
+    results = await insert_service.store_items(database, store, items, policy, caller)
     result = batch_result(results)
     metrics.count_batch(result.inserted + result.duplicates, result.failed, started)
     metrics.active_conversations.touch(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from chat_ingest.api.deps import CallerDep, CursorSignerDep, DatabaseDep, note_app_id
+from chat_ingest.api.deps import CallerDep, CursorSignerDep, DatabaseDep, StoreDep, note_app_id
 from chat_ingest.api.openapi import error_responses
 from chat_ingest.errors import NotFound
 from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut, MessageOut, Page
@@ -46,6 +46,7 @@ async def list_conversations(
     request: Request,
     caller: CallerDep,
     database: DatabaseDep,
+    store: StoreDep,
     signer: CursorSignerDep,
     app_id: AppId,
     user_id: UserId = None,
@@ -57,7 +58,7 @@ async def list_conversations(
     page = PageRequest(limit, cursor)
     return await database.run(
         lambda connection: read_service.list_conversations(
-            connection, app_id, user_id, page, signer
+            connection, store, app_id, user_id, page, signer
         )
     )
 
@@ -69,11 +70,15 @@ async def list_conversations(
     responses=READ_ERRORS,
 )
 async def get_conversation(
-    conversation_id: str, request: Request, caller: CallerDep, database: DatabaseDep
+    conversation_id: str,
+    request: Request,
+    caller: CallerDep,
+    database: DatabaseDep,
+    store: StoreDep,
 ) -> Any:
     conversation_id = _known_shape(conversation_id)
     conversation = await database.run(
-        lambda connection: read_service.get_conversation(connection, conversation_id)
+        lambda connection: read_service.get_conversation(connection, store, conversation_id)
     )
     caller.require_visible(conversation["app_id"])
     note_app_id(request, conversation["app_id"])
@@ -90,6 +95,7 @@ async def list_messages(
     conversation_id: str,
     caller: CallerDep,
     database: DatabaseDep,
+    store: StoreDep,
     signer: CursorSignerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -98,6 +104,6 @@ async def list_messages(
     page = PageRequest(limit, cursor)
     return await database.run(
         lambda connection: read_service.list_messages(
-            connection, conversation_id, page, signer, caller
+            connection, store, conversation_id, page, signer, caller
         )
     )

@@ -6,14 +6,14 @@ cached only once it has been read back committed, so a cached id never belongs t
 transaction that was rolled back.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat_ingest import repository
 from chat_ingest.errors import InvalidInput
+from chat_ingest.stores import sql
 from chat_ingest.stores.dify.cache import TtlCache
 from chat_ingest.stores.dify.ids import derived_end_user_id
 from chat_ingest.stores.dify.tables import DifyTables, present
@@ -121,7 +121,7 @@ class Directory:
             by_app.setdefault(app, []).append(user_id)
         found: dict[tuple[str, str], str] = {}
         for app, user_ids in by_app.items():
-            for chunk in _chunks(sorted(user_ids)):
+            for chunk in sql.chunks(sorted(user_ids)):
                 statement = (
                     select(e.session_id, e.id)
                     .where(e.tenant_id == app.tenant_id, e.app_id == app.id)
@@ -157,12 +157,7 @@ class Directory:
             key=lambda row: str(row["id"]),
         )
         table = self.tables.end_users
-        await repository.insert_ignoring_duplicates(
+        await sql.insert_ignoring_duplicates(
             connection, table, [present(table, row) for row in rows]
         )
         return {key: derived_end_user_id(key[0], key[1]) for key in absent}
-
-
-def _chunks(items: Sequence[str], size: int = 1000) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -32,3 +32,16 @@ def derived_end_user_id(app_id: str, session_id: str) -> str:
     """The id this service gives a new end user: racing creators (several requests, several
     instances) all insert the same primary key, so exactly one row lands."""
     return str(uuid.uuid5(_END_USER_NAMESPACE, f"{app_id}\x00{session_id}"))
+
+
+def derived_file_id(message_id: str, index: int) -> str:
+    """The id of a message's ``index``-th file: the same when a transaction runs again."""
+    return str(uuid.uuid5(_MESSAGE_NAMESPACE, f"{message_id}\x00file\x00{index}"))
+
+
+def as_uuid(value: str) -> str | None:
+    """``value`` in canonical form, or None when it is not a UUID (so it names no row)."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
