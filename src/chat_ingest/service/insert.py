@@ -35,11 +35,9 @@ from chat_ingest.stores.base import (
     StoredMessage,
 )
 from chat_ingest.stores.plan import (
-    conversations_to_lock,
     fresh_inserts,
     keys_to_recheck,
     message_count_deltas,
-    message_ids_to_read,
     plan_writes,
     settle,
 )
@@ -116,9 +114,7 @@ async def write_records(
         except ChatIngestError as error:
             results[index] = error
     batch = [record for _, record in storable]
-    snapshot = await store.lock_snapshot(
-        connection, conversations_to_lock(batch), message_ids_to_read(batch)
-    )
+    snapshot = await store.lock_snapshot(connection, batch)
     plan = plan_writes(batch, snapshot)
     if await store.create_conversations(connection, plan.new_conversations) != len(
         plan.new_conversations

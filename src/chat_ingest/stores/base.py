@@ -134,13 +134,11 @@ class Store(Protocol):
         """Raise ``RecordTooLarge`` for a record the database would refuse to take."""
 
     async def lock_snapshot(
-        self,
-        connection: AsyncConnection,
-        conversation_ids: Sequence[str],
-        message_ids: Sequence[str],
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
-        """Lock the existing conversations among ``conversation_ids`` (``FOR UPDATE``, in id
-        order) and read their owners, and the stored messages among ``message_ids``."""
+        """Lock the existing conversations among the records' given ones (``FOR UPDATE``, in
+        id order: ``plan.conversations_to_lock``) and read their owners, and the stored
+        messages among the records' given message ids (``plan.message_ids_to_read``)."""
 
     async def create_conversations(
         self, connection: AsyncConnection, new: Sequence[NewConversation]

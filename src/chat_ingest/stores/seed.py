@@ -24,6 +24,7 @@ from chat_ingest.stores.base import (
     Snapshot,
     StoredMessage,
 )
+from chat_ingest.stores.plan import conversations_to_lock, message_ids_to_read
 
 CREATED_BY_ROLE = {
     BelongsTo.user: "end_user",
@@ -212,17 +213,14 @@ class SeedStore:
         check_statement_size(connection, record, message_row)
 
     async def lock_snapshot(
-        self,
-        connection: AsyncConnection,
-        conversation_ids: Sequence[str],
-        message_ids: Sequence[str],
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
         """Every writer to a conversation takes its row lock before touching ``messages``, so
         writers queue instead of deadlocking on the foreign key's shared lock; taking the
         locks in id order keeps two batches from deadlocking on each other."""
         owners: dict[str, tuple[str, str]] = {}
         c = conversations.c
-        for chunk in sql.chunks(sorted(conversation_ids)):
+        for chunk in sql.chunks(conversations_to_lock(records)):
             statement = (
                 select(c.id, c.app_id, c.from_end_user_id)
                 .where(c.id.in_(chunk))
@@ -231,6 +229,7 @@ class SeedStore:
             )
             for row in await connection.execute(statement):
                 owners[row.id] = (row.app_id, row.from_end_user_id)
+        message_ids = message_ids_to_read(records)
         stored = await self._messages_where(connection, messages.c.id, message_ids)
         return Snapshot(owners, {message.id: message for message, _ in stored})
 

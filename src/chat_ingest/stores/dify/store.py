@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.errors import ChatIngestError, InvalidInput
@@ -31,6 +31,7 @@ from chat_ingest.stores.dify.directory import DifyApp, Directory
 from chat_ingest.stores.dify.ids import derived_file_id, derived_message_id
 from chat_ingest.stores.dify.tables import DifyTables, present
 from chat_ingest.stores.dify.types import NaiveUTC
+from chat_ingest.stores.plan import conversations_to_lock
 from chat_ingest.stores.seed import check_statement_size
 
 NO_OWNER = ("", "")  # the owner of a conversation no end user may write to: matches nobody
@@ -42,6 +43,7 @@ class DifyRecord(PlannedRecord):
 
     app: DifyApp
     end_user_id: str
+    message_id_derived: bool
 
     @property
     def owner(self) -> Owner:
@@ -110,7 +112,7 @@ class DifyStore:
         }
         end_users = await self.directory.end_users(connection, wanted)
         resolved: list[PlannedRecord | ChatIngestError] = []
-        for item in checked:
+        for original, item in zip(records, checked, strict=True):
             if isinstance(item, ChatIngestError):
                 resolved.append(item)
                 continue
@@ -120,7 +122,12 @@ class DifyStore:
                 continue
             end_user_id = end_users[(app_or_error.id, item.request.user_id)]
             fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-            resolved.append(DifyRecord(**fields, app=app_or_error, end_user_id=end_user_id))
+            derived = item.message_id_given and not original.message_id_given
+            resolved.append(
+                DifyRecord(
+                    **fields, app=app_or_error, end_user_id=end_user_id, message_id_derived=derived
+                )
+            )
         return resolved
 
     def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:
@@ -134,27 +141,50 @@ class DifyStore:
         return (str(app_id), str(end_user))
 
     async def lock_snapshot(
-        self,
-        connection: AsyncConnection,
-        conversation_ids: Sequence[str],
-        message_ids: Sequence[str],
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
         """Lock the given conversations that exist (``FOR UPDATE``, in id order) before any
-        message is written, so that writers to one conversation queue."""
-        c = self.tables.conversations.c
+        message is written, so that writers to one conversation queue. The messages behind
+        derived ids can only be in their own conversation: they are read by the same
+        statement; ids that callers gave are read on their own."""
+        derived: dict[str, list[str]] = {}
+        explicit = set()
+        for record in map(_dify, records):
+            if record.message_id_derived:
+                derived.setdefault(record.conversation_id, []).append(record.message_id)
+            elif record.message_id_given:
+                explicit.add(record.message_id)
         owners: dict[str, Owner] = {}
-        for chunk in sql.chunks(sorted(conversation_ids)):
-            statement = (
-                select(c.id, c.app_id, c.from_source, c.from_end_user_id, c.from_account_id)
-                .add_columns(c.is_deleted)
-                .where(c.id.in_(chunk))
-                .order_by(c.id)
-                .with_for_update()
-            )
-            for row in await connection.execute(statement):
-                owners[row.id] = _owner(row)
-        stored = await self._messages_by_id(connection, message_ids)
-        return Snapshot(owners, {message.id: message for message in stored})
+        stored: dict[str, StoredMessage] = {}
+        for chunk in sql.chunks(conversations_to_lock(records)):
+            message_ids = [id_ for conversation in chunk for id_ in derived.get(conversation, ())]
+            for row in await connection.execute(self._locking(chunk, message_ids, connection)):
+                owners[row.id] = owner = _owner(row)
+                if message_ids and row.message_id is not None:
+                    stored[row.message_id] = StoredMessage(
+                        row.message_id, row.id, owner, row.query, row.answer
+                    )
+        for message in await self._messages_by_id(connection, sorted(explicit)):
+            stored[message.id] = message
+        return Snapshot(owners, stored)
+
+    def _locking(
+        self,
+        conversation_ids: Sequence[str],
+        message_ids: Sequence[str],
+        connection: AsyncConnection,
+    ) -> Select[Any]:
+        """Lock ``conversation_ids``, reading the messages among ``message_ids`` they hold."""
+        c, m = self.tables.conversations.c, self.tables.messages.c
+        statement = select(c.id, c.app_id, c.from_source, c.from_end_user_id, c.from_account_id)
+        statement = statement.add_columns(c.is_deleted).where(c.id.in_(conversation_ids))
+        if message_ids:
+            statement = statement.add_columns(m.id.label("message_id"), m.query, m.answer)
+            joined = and_(m.conversation_id == c.id, m.id.in_(message_ids))
+            statement = statement.outerjoin(self.tables.messages, joined)
+        if connection.dialect.name == "postgresql":  # not the nullable side of the join
+            return statement.order_by(c.id).with_for_update(of=self.tables.conversations)
+        return statement.order_by(c.id).with_for_update()
 
     async def _messages_by_id(
         self, connection: AsyncConnection, message_ids: Sequence[str]
