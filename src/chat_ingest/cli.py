@@ -25,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.config import ConfigurationError, Settings, load_settings
@@ -83,6 +84,15 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
     except ChatIngestError as exc:
         typer.echo(f"chat-ingest: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    except (DBAPIError, OSError) as exc:  # wrong password, unknown database, nothing listening
+        reason = (exc.orig if isinstance(exc, DBAPIError) else None) or exc
+        typer.echo(f"chat-ingest: cannot use the database: {_one_line(reason)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _one_line(error: BaseException) -> str:
+    """The driver's own sentence (it names the user or database, never the password)."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
 
 
 def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -153,7 +163,11 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # Client addresses (rate limits, auth-failure limits, logs) come from X-Forwarded-For
+        # only when the connection comes from a proxy listed in FORWARDED_ALLOW_IPS.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        limit_concurrency=settings.api_limit_concurrency,
         timeout_graceful_shutdown=30,
     )
 

@@ -10,6 +10,7 @@ from typing import Literal
 import limits
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from chat_ingest.cursors import derive_key
 
@@ -24,6 +25,7 @@ SUPPORTED_URL_SCHEMES = (
 )
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 DIFY_URL_BACKENDS = ("mysql", "mariadb", "postgresql")
+MIN_API_KEY_LENGTH = 24  # keys made by `keys create` are 47 characters
 
 
 class Settings(BaseSettings):
@@ -57,18 +59,27 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_retry_attempts: int = Field(default=4, ge=1, le=20)
     cursor_secret: str | None = Field(default=None, min_length=16)
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    api_limit_concurrency: int = Field(default=1000, ge=1, le=1_000_000)
+    forwarded_allow_ips: str = ""
 
     @property
     def cursor_key(self) -> bytes:
-        """The key page cursors are signed with: ``CURSOR_SECRET``, or by default one derived
-        from ``DATABASE_URL``, which every instance sharing the database already has."""
-        return derive_key(self.cursor_secret or self.database_url)
+        """The key page cursors are signed with: ``CURSOR_SECRET``, or else one derived from
+        the backend and database name, which every instance sharing the database agrees on
+        however its ``DATABASE_URL`` is spelled (driver, host alias, user, password)."""
+        if self.cursor_secret:
+            return derive_key(self.cursor_secret)
+        url = make_url(self.database_url)
+        backend = {"mariadb": "mysql"}.get(url.get_backend_name(), url.get_backend_name())
+        return derive_key(f"{backend}:{url.database or ''}")
 
     api_keys: str = ""
     auth_enabled: bool | None = None
     api_key_cache_ttl: float = Field(default=10.0, ge=0, le=3600)
     rate_limit: str | None = None
     rate_limit_storage: str = "memory://"
+    auth_failure_limit: str | None = "20/minute"
 
     @property
     def auth_required(self) -> bool:
@@ -99,7 +110,7 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
-    @field_validator("rate_limit", mode="before")
+    @field_validator("rate_limit", "auth_failure_limit", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -140,6 +151,11 @@ def parse_api_keys(spec: str) -> dict[str, frozenset[str]]:
         app_ids = frozenset(filter(None, (app.strip() for app in apps.split("|"))))
         if not separator or not key.strip() or not app_ids:
             raise ValueError("must look like key=app1|app2,key2=*")
+        if len(key.strip()) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"every key must be at least {MIN_API_KEY_LENGTH} characters long "
+                "(`chat-ingest keys create` makes suitable ones)"
+            )
         scopes[key.strip()] = app_ids
     return scopes
 

@@ -48,5 +48,9 @@ class Forbidden(ChatIngestError):
     """The API key is valid but not scoped to the app it tried to use."""
 
 
+class UnsupportedMediaType(ChatIngestError):
+    """The body is not in the one format the service reads: uncompressed JSON, labelled so."""
+
+
 class DifySchemaMismatch(ChatIngestError):
     """``TABLE_LAYOUT=dify`` on a database that lacks a table or column the layout needs."""

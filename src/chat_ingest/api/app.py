@@ -50,6 +50,15 @@ def rate_limiter(settings: Settings) -> RateLimiter | None:
     return RateLimiter(settings.rate_limit, settings.rate_limit_storage)
 
 
+def auth_failure_limiter(settings: Settings) -> RateLimiter | None:
+    """Failed authentications per client address (``AUTH_FAILURE_LIMIT``), against guessing."""
+    if settings.auth_failure_limit is None:
+        return None
+    return RateLimiter(
+        settings.auth_failure_limit, settings.rate_limit_storage, key_prefix="chat_ingest_auth"
+    )
+
+
 def _log_start(settings: Settings) -> None:
     """Name the backend and host, never the URL itself (it may carry a password)."""
     url = make_url(settings.database_url)
@@ -63,6 +72,15 @@ def _log_start(settings: Settings) -> None:
             "version": __version__,
         },
     )
+
+
+def _warn_if_no_cursor_secret(settings: Settings) -> None:
+    if settings.cursor_secret is None:
+        log.warning(
+            "CURSOR_SECRET is not set: page cursors are signed with a key derived from the "
+            "database's backend and name, which anyone who knows them can reproduce; set "
+            "CURSOR_SECRET (the same value on every instance behind one load balancer)"
+        )
 
 
 async def _warn_if_open(keys: KeyRing) -> None:
@@ -96,11 +114,14 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database, store)
             app.state.rate_limiter = rate_limiter(settings)
+            app.state.auth_failure_limiter = auth_failure_limiter(settings)
+            _warn_if_no_cursor_secret(settings)
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
-            if getattr(app.state, "rate_limiter", None) is not None:
-                app.state.rate_limiter.close()
+            for name in ("rate_limiter", "auth_failure_limiter"):
+                if getattr(app.state, name, None) is not None:
+                    getattr(app.state, name).close()
             await database.engine.dispose()  # close pooled connections properly (COM_QUIT)
             log.info("stopped; database connections closed")
 
@@ -119,7 +140,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Write and read Dify-style chat records: conversations, messages, files.",
         lifespan=_lifespan(settings),
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+    )
     install_error_handlers(app)
     for module in (ops, insert, read):
         app.include_router(module.router)

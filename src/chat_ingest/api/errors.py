@@ -24,6 +24,7 @@ from chat_ingest.errors import (
     OwnershipConflict,
     RecordTooLarge,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 
 RETRY_AFTER_SECONDS = "2"
@@ -36,6 +37,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
     OwnershipConflict: 409,
     IdempotencyConflict: 409,
     RecordTooLarge: 413,
+    UnsupportedMediaType: 415,
     DatabaseUnavailable: 503,
 }
 HEADERS_OF_STATUS: dict[int, dict[str, str]] = {

@@ -42,7 +42,14 @@ from chat_ingest.stores.plan import (
     settle,
 )
 
-__all__ = ["InsertOutcome", "ItemResult", "insert_one", "store_items", "write_records"]
+__all__ = [
+    "InsertOutcome",
+    "ItemResult",
+    "insert_one",
+    "store_items",
+    "store_requests",
+    "write_records",
+]
 
 
 async def store_items(
@@ -113,23 +120,27 @@ async def write_records(
             storable.append((index, record))
         except ChatIngestError as error:
             results[index] = error
-    batch = [record for _, record in storable]
-    snapshot = await store.lock_snapshot(connection, batch)
-    plan = plan_writes(batch, snapshot)
-    if await store.create_conversations(connection, plan.new_conversations) != len(
-        plan.new_conversations
-    ):
+    written = await _write_plan(connection, store, [record for _, record in storable])
+    results.update(zip((index for index, _ in storable), written, strict=True))
+    return [results[index] for index in range(len(records))]
+
+
+async def _write_plan(
+    connection: AsyncConnection, store: Store, records: Sequence[PlannedRecord]
+) -> list[ItemResult]:
+    snapshot = await store.lock_snapshot(connection, records)
+    plan = plan_writes(records, snapshot)
+    created = await store.create_conversations(connection, plan.new_conversations)
+    if created != len(plan.new_conversations):
         raise ConcurrentChange("A conversation was created concurrently; retrying.")
-    accepted = [batch[index] for index in plan.accepted]
+    accepted = [records[index] for index in plan.accepted]
     inserted = await store.insert_messages(connection, accepted)
     stored: Mapping[Key, StoredMessage] = {}
     if inserted != len(accepted):
         stored = await store.find_messages_by_key(connection, keys_to_recheck(plan))
     fresh = fresh_inserts(plan, stored)
-    if len(fresh) != inserted:
+    if len(fresh) != inserted:  # a duplicate no key explains: a message id stored meanwhile
         raise ConcurrentChange("A message id was stored concurrently; retrying.")
-    await store.insert_files(connection, [batch[index] for index in fresh])
+    await store.insert_files(connection, [records[index] for index in fresh])
     await store.count_messages(connection, message_count_deltas(plan, fresh))
-    for (index, _), result in zip(storable, settle(plan, fresh, stored), strict=True):
-        results[index] = result
-    return [results[index] for index in range(len(records))]
+    return settle(plan, fresh, stored)

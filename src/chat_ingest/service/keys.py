@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat_ingest.errors import InvalidInput, NotFound
 from chat_ingest.ids import new_id
+from chat_ingest.schemas import check_identifier
 from chat_ingest.stores import api_keys
 
 ALL_APPS = "*"
@@ -57,13 +58,18 @@ def new_key() -> str:
 
 
 def checked_app_ids(app_ids: Iterable[str]) -> frozenset[str]:
-    """The scope of a key: 1..64-character app ids (or ``*``), at least one."""
+    """The scope of a key: app ids (or ``*``), at least one, each following the same rule as
+    an insert body's ``app_id`` (a scope ``"appA "`` would match ``appA`` on MySQL)."""
     scope = frozenset(app_ids)
     if not scope:
         raise InvalidInput("A key needs at least one app id (or * for every app).")
     for app_id in scope:
-        if not app_id.strip() or len(app_id) > MAX_APP_ID_LENGTH:
-            raise InvalidInput(f"Invalid app id {app_id!r}: 1 to 64 characters, not blank.")
+        try:
+            check_identifier(app_id)
+        except ValueError as exc:
+            raise InvalidInput(f"Invalid app id {app_id!r}: {exc}.") from None
+        if len(app_id) > MAX_APP_ID_LENGTH:
+            raise InvalidInput(f"Invalid app id {app_id!r}: at most 64 characters.")
     return scope
 
 

@@ -1,1 +1,1 @@
-"""Table layouts: one store per layout owns its row mapping and its SQL."""
+"""Table layouts behind one seam (``base.Store``), with the pure planning of a batch."""
