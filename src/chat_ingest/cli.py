@@ -172,12 +172,17 @@ def serve(
     )
 
 
+DIFY_OWNS_THE_SCHEMA = (
+    "TABLE_LAYOUT=dify: nothing to do; a Dify database's schema is Dify's own (its migrations)"
+)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = _settings()
     if settings.table_layout == "dify":
-        typer.echo("TABLE_LAYOUT=dify: nothing to do; a Dify database's schema is Dify's own")
+        typer.echo(DIFY_OWNS_THE_SCHEMA)
         return
     _with_engine(settings, lambda engine: migrate.upgrade(engine, revision))
     typer.echo(f"database at revision {revision}")
@@ -187,6 +192,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 def db_current() -> None:
     """Print the database's current revision and the newest one available."""
     settings = _settings()
+    if settings.table_layout == "dify":  # its alembic_version is Dify's own
+        typer.echo(DIFY_OWNS_THE_SCHEMA)
+        return
     current = _with_engine(settings, migrate.current_revision)
     typer.echo(f"current: {current or 'none (empty database)'}; head: {migrate.head_revision()}")
 

@@ -81,17 +81,29 @@ async def test_export_from_a_seed_database_and_import_into_dify(
         for i in range(3):
             response = await seed.post(
                 "/api/chat/insert",
-                json=body(app, user="frank", query=f"q{i}", answer=f"a{i}",
-                          conversation_id=conversation_id, created_at=f"2026-10-0{i + 1}T08:00:00Z",
-                          files=[{"url": f"https://example.com/{i}.txt",
-                                  "transfer_method": "remote_url"}]),
-            )  # fmt: skip
+                json=body(
+                    app,
+                    user="frank",
+                    query=f"q{i}",
+                    answer=f"a{i}",
+                    conversation_id=conversation_id,
+                    created_at=f"2026-10-0{i + 1}T08:00:00Z",
+                    files=[
+                        {"url": f"https://example.com/{i}.txt", "transfer_method": "remote_url"}
+                    ],
+                ),
+            )
             assert response.status_code == 200, response.text
     exported = tmp_path / "history.jsonl"
     out = await asyncio.to_thread(
-        run_cli, "export", "--app-id", app.id, "--output", str(exported),
+        run_cli,
+        "export",
+        "--app-id",
+        app.id,
+        "--output",
+        str(exported),
         env={"DATABASE_URL": seed_url},
-    )  # fmt: skip
+    )
     assert out.returncode == 0, out.stderr
     dify_env = {"DATABASE_URL": dify_url, "TABLE_LAYOUT": "dify"}
     for expected in ("inserted 3, duplicates 0", "inserted 0, duplicates 3"):

@@ -25,14 +25,18 @@ pytestmark = pytest.mark.asyncio
         ({"app_id": str(uuid.uuid4())}, ["body", "app_id"]),
         ({"conversation_id": "conv-1"}, ["body", "conversation_id"]),
         ({"message_id": "m-1"}, ["body", "message_id"]),
-        ({"files": [{"url": "https://x.test/a", "upload_file_id": "u1"}]},
-         ["body", "files", 0, "upload_file_id"]),
-        ({"files": [{"url": "https://x.test/a", "belongs_to": "system"}]},
-         ["body", "files", 0, "belongs_to"]),
+        (
+            {"files": [{"url": "https://x.test/a", "upload_file_id": "u1"}]},
+            ["body", "files", 0, "upload_file_id"],
+        ),
+        (
+            {"files": [{"url": "https://x.test/a", "belongs_to": "system"}]},
+            ["body", "files", 0, "belongs_to"],
+        ),
         ({"total_price": "1000"}, ["body", "total_price"]),
         ({"metadata": {"retriever_resources": {}}}, ["body", "metadata", "retriever_resources"]),
     ],
-)  # fmt: skip
+)
 async def test_bad_input_is_a_400_naming_the_field(
     dify_client: httpx.AsyncClient,
     dify_engine: AsyncEngine,
