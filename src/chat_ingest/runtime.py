@@ -12,6 +12,7 @@ from chat_ingest.stores.base import Store
 from chat_ingest.stores.dify.schema import inspect_dify_schema
 from chat_ingest.stores.dify.store import DifyStore
 from chat_ingest.stores.dify.tables import DifyTables
+from chat_ingest.stores.dify.types import DATETIME_RANGE
 from chat_ingest.stores.seed import SeedStore
 
 
@@ -22,7 +23,9 @@ def insert_policy(settings: Settings) -> InsertPolicy:
         currency=settings.currency,
         token_estimation_enabled=settings.token_estimation_enabled,
         price_per_1000_tokens=settings.price_per_1000_tokens,
-        timestamps=timestamp_range(make_url(settings.database_url)),
+        timestamps=DATETIME_RANGE
+        if settings.table_layout == "dify"
+        else timestamp_range(make_url(settings.database_url)),
     )
 
 

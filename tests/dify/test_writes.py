@@ -293,3 +293,22 @@ async def test_first_writes_of_a_new_user_create_one_end_user(
         users = await dify_rules.end_user_rows(connection, dify_app.tenant_id, dify_app.id, "dave")
     assert len(users) == 1
     assert await count(dify_engine, "conversations", dify_app) == 20
+
+
+async def test_an_end_user_dify_made_is_reused_whatever_its_type(
+    dify_client: httpx.AsyncClient, dify_engine: AsyncEngine, dify_app: DifyApp
+) -> None:
+    async with dify_engine.begin() as connection:
+        browser = await create_end_user(connection, dify_app, "gina", type_="browser")
+    response = await insert(dify_client, dify_app, user="gina", created_at="2040-01-01T00:00:00Z")
+    assert response.status_code == 200, response.text
+    conversation = await row(
+        dify_engine,
+        "SELECT from_end_user_id, created_at FROM conversations WHERE id = :id",
+        id=response.json()["conversation_id"],
+    )
+    assert str(conversation["from_end_user_id"]) == browser
+    assert conversation["created_at"].year == 2040  # Dify's datetime columns go past 2038
+    async with dify_engine.connect() as connection:
+        users = await dify_rules.end_user_rows(connection, dify_app.tenant_id, dify_app.id, "gina")
+    assert len(users) == 1

@@ -1,6 +1,7 @@
 """Ids in the Dify layout: every id is a UUID (Dify's columns are ``uuid``/``char(36)``), and
 the ids that must be the same on every instance are derived, not drawn."""
 
+import re
 import uuid
 
 from chat_ingest.errors import InvalidInput
@@ -10,8 +11,13 @@ _MESSAGE_NAMESPACE = uuid.UUID("0b5f3c52-6a55-4e0e-9d0c-6d1f3a0e8f01")
 _END_USER_NAMESPACE = uuid.UUID("5c1a9e07-2f4b-4f7e-8a53-7f2d9b6c4e02")
 
 
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def canonical_uuid(value: str, loc: list[str | int]) -> str:
     """``value`` as a lower-case hyphenated UUID; anything else is a 400 naming ``loc``."""
+    if _CANONICAL.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:

@@ -28,11 +28,11 @@ def _invalid(loc: list[str | int], message: str) -> InvalidInput:
 def check_for_dify(request: InsertRequest) -> InsertRequest:
     """The request with its ids in canonical UUID form; a 400 naming the field for what
     Dify's columns or Dify's readers cannot take."""
-    updates: dict[str, Any] = {"app_id": canonical_uuid(request.app_id, ["body", "app_id"])}
-    for field in ("conversation_id", "message_id"):
-        value = getattr(request, field, None)
-        if value is not None:
-            updates[field] = canonical_uuid(value, ["body", field])
+    updates: dict[str, Any] = {}
+    for field in ("app_id", "conversation_id", "message_id"):
+        value = getattr(request, field)
+        if value is not None and (canonical := canonical_uuid(value, ["body", field])) != value:
+            updates[field] = canonical
     if request.total_price is not None and request.total_price > MAX_TOTAL_PRICE:
         raise _invalid(["body", "total_price"], f"must be at most {MAX_TOTAL_PRICE} in Dify")
     resources = request.metadata.get("retriever_resources", [])
@@ -40,8 +40,10 @@ def check_for_dify(request: InsertRequest) -> InsertRequest:
         raise _invalid(
             ["body", "metadata", "retriever_resources"], "must be a list (Dify reads it as one)"
         )
-    updates["files"] = [_checked_file(file, index) for index, file in enumerate(request.files)]
-    return request.model_copy(update=updates)
+    files = [_checked_file(file, index) for index, file in enumerate(request.files)]
+    if any(new is not old for new, old in zip(files, request.files, strict=True)):
+        updates["files"] = files
+    return request.model_copy(update=updates) if updates else request
 
 
 def _checked_file(file: FileIn, index: int) -> FileIn:
@@ -50,6 +52,8 @@ def _checked_file(file: FileIn, index: int) -> FileIn:
     if file.upload_file_id is None:
         return file
     upload_file_id = canonical_uuid(file.upload_file_id, ["body", "files", index, "upload_file_id"])
+    if upload_file_id == file.upload_file_id:
+        return file
     return file.model_copy(update={"upload_file_id": upload_file_id})
 
 

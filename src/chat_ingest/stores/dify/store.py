@@ -65,26 +65,22 @@ def _owner(row: Any) -> Owner:
     return (str(row.app_id), str(row.from_end_user_id))
 
 
-def _with_dify_ids(record: PlannedRecord) -> PlannedRecord:
-    """Canonical UUIDs, Dify's own checks, and the message id derived from the idempotency
-    key (Dify has no ``client_message_id`` column: the key becomes the primary key)."""
+def _with_dify_ids(record: PlannedRecord) -> dict[str, Any]:
+    """What changes in ``record`` in this layout: canonical UUIDs, Dify's own checks, and
+    the message id derived from the idempotency key (Dify has no ``client_message_id``
+    column: the key becomes the primary key)."""
     request = rows.check_for_dify(record.request)
-    message_id, given = record.message_id, record.message_id_given
-    if given:
-        message_id = request.message_id or message_id
+    changes: dict[str, Any] = {"request": request, "message_id_derived": False}
+    if request.conversation_id is not None:
+        changes["conversation_id"] = request.conversation_id
+    if record.message_id_given:
+        changes["message_id"] = request.message_id or record.message_id
     elif record.conversation_id_given and request.client_message_id is not None:
         assert request.conversation_id is not None
-        message_id, given = (
-            derived_message_id(request.conversation_id, request.client_message_id),
-            True,
-        )
-    return dataclasses.replace(
-        record,
-        request=request,
-        conversation_id=request.conversation_id or record.conversation_id,
-        message_id=message_id,
-        message_id_given=given,
-    )
+        key = (request.conversation_id, request.client_message_id)
+        changes |= {"message_id": derived_message_id(*key), "message_id_given": True}
+        changes["message_id_derived"] = True
+    return changes
 
 
 class DifyStore:
@@ -97,37 +93,33 @@ class DifyStore:
     ) -> list[PlannedRecord | ChatIngestError]:
         """Check each record against Dify's rules, find its app (400 when it is not a
         usable Dify app) and its end user (created once when new)."""
-        checked: list[PlannedRecord | ChatIngestError] = []
+        checked: list[tuple[PlannedRecord, dict[str, Any]] | ChatIngestError] = []
         for record in records:
             try:
-                checked.append(_with_dify_ids(record))
+                checked.append((record, _with_dify_ids(record)))
             except InvalidInput as error:
                 checked.append(error)
-        valid = [record for record in checked if isinstance(record, PlannedRecord)]
-        apps = await self.directory.apps(connection, {r.request.app_id for r in valid})
+        valid = [item[1]["request"] for item in checked if not isinstance(item, ChatIngestError)]
+        apps = await self.directory.apps(connection, {request.app_id for request in valid})
         wanted = {
-            (app, record.request.user_id)
-            for record in valid
-            if isinstance(app := apps[record.request.app_id], DifyApp)
+            (app, request.user_id)
+            for request in valid
+            if isinstance(app := apps[request.app_id], DifyApp)
         }
         end_users = await self.directory.end_users(connection, wanted)
         resolved: list[PlannedRecord | ChatIngestError] = []
-        for original, item in zip(records, checked, strict=True):
+        for item in checked:
             if isinstance(item, ChatIngestError):
                 resolved.append(item)
                 continue
-            app_or_error = apps[item.request.app_id]
-            if isinstance(app_or_error, ChatIngestError):
-                resolved.append(app_or_error)
+            record, changes = item
+            app = apps[changes["request"].app_id]
+            if isinstance(app, ChatIngestError):
+                resolved.append(app)
                 continue
-            end_user_id = end_users[(app_or_error.id, item.request.user_id)]
-            fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-            derived = item.message_id_given and not original.message_id_given
-            resolved.append(
-                DifyRecord(
-                    **fields, app=app_or_error, end_user_id=end_user_id, message_id_derived=derived
-                )
-            )
+            end_user_id = end_users[(app.id, changes["request"].user_id)]
+            fields = vars(record) | changes | {"app": app, "end_user_id": end_user_id}
+            resolved.append(DifyRecord(**fields))
         return resolved
 
     def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:

@@ -150,9 +150,10 @@ class MissingInDify(Exception):
     """The connected database lacks a table or column the layout needs."""
 
 
-def present(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
-    """``row`` without the columns that the connected schema lacks."""
-    return {name: value for name, value in row.items() if name in table.c}
+def present(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` without the columns that the connected schema lacks (usually none)."""
+    absent = table.info["absent"]
+    return {name: value for name, value in row.items() if name not in absent} if absent else row
 
 
 def first_missing(present: Mapping[str, set[str]]) -> str | None:
@@ -181,6 +182,7 @@ def build_tables(present: Mapping[str, set[str]]) -> DifyTables:
                 for column, type_ in columns.items()
                 if column in present[name]
             ),
+            info={"absent": frozenset(columns) - present[name]},
         )
         for name, columns in COLUMNS.items()
     }

@@ -8,6 +8,8 @@ from sqlalchemy import CHAR, DateTime, Dialect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from chat_ingest.db.engine import TimestampRange
+
 
 class StringUUID(TypeDecorator[str]):
     """A hyphenated UUID string in and out, whatever the column type."""
@@ -42,3 +44,9 @@ class NaiveUTC(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# What Dify's columns hold: MySQL ``datetime`` from year 1000, PostgreSQL ``timestamp`` wider.
+DATETIME_RANGE = TimestampRange(
+    datetime(1000, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
+)
