@@ -164,24 +164,49 @@ async def test_a_new_conversation_is_written_as_dify_writes_it(
         assert await snapshot(connection) == before
 
 
-async def test_advanced_chat_apps_have_no_model_config_and_show_in_the_console(
-    dify_client: httpx.AsyncClient, dify_engine: AsyncEngine
+@pytest.mark.parametrize("mode", ["advanced-chat", "agent-chat", "agent"])
+async def test_other_conversation_modes_and_their_model_config(
+    dify_client: httpx.AsyncClient, dify_engine: AsyncEngine, mode: str
 ) -> None:
+    """Chatflow apps have no model config on their conversations; agent apps keep theirs."""
     async with dify_engine.begin() as connection:
-        app = await create_dify_app(connection, mode="advanced-chat")
+        app = await create_dify_app(connection, mode=mode)
     response = await insert(dify_client, app)
     assert response.status_code == 200, response.text
     conversation_id = response.json()["conversation_id"]
     conversation = await row(
         dify_engine, "SELECT * FROM conversations WHERE id = :id", id=conversation_id
     )
-    assert conversation["app_model_config_id"] is None
-    assert conversation["mode"] == "advanced-chat"
-    assert conversation["name"] == "Where is my order?"
+    config = conversation["app_model_config_id"]
+    assert (None if config is None else str(config)) == app.app_model_config_id
+    assert (conversation["mode"], conversation["name"]) == (mode, "Where is my order?")
+    message = await row(
+        dify_engine, "SELECT app_mode FROM messages WHERE conversation_id = :c", c=conversation_id
+    )
+    assert message["app_mode"] == mode
     async with dify_engine.connect() as connection:
-        assert await dify_rules.console_list(connection, app.id, "advanced-chat") == [
-            conversation_id
-        ]
+        assert await dify_rules.console_list(connection, app.id, mode) == [conversation_id]
+
+
+async def test_racing_writers_of_one_new_conversation(
+    dify_client: httpx.AsyncClient, dify_engine: AsyncEngine, dify_app: DifyApp
+) -> None:
+    conversation_id = str(uuid.uuid4())
+    responses = await asyncio.gather(
+        *(
+            insert(
+                dify_client, dify_app, conversation_id=conversation_id, client_message_id=f"r{i}"
+            )
+            for i in range(12)
+        )
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert sum(r.json()["conversation_created"] for r in responses) == 1
+    conversation = await row(
+        dify_engine, "SELECT dialogue_count FROM conversations WHERE id = :id", id=conversation_id
+    )
+    assert conversation["dialogue_count"] == 12
+    assert await count(dify_engine, "messages", dify_app) == 12
 
 
 async def test_replays_return_the_first_message_and_write_nothing(
