@@ -125,13 +125,6 @@ class DifyStore:
     def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:
         check_statement_size(connection, record, lambda r: self._message_row(_dify(r)))
 
-    def _owner(
-        self, app_id: Any, from_source: Any, end_user: Any, account: Any, deleted: Any
-    ) -> Owner:
-        if from_source != "api" or account is not None or deleted or end_user is None:
-            return NO_OWNER
-        return (str(app_id), str(end_user))
-
     async def lock_snapshot(
         self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
