@@ -1,7 +1,7 @@
 # Every target installs what it needs first: a fresh machine only needs Python 3.11+ and make.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench browser
+.PHONY: install run test lint format bench bench-bulk browser
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -39,3 +39,6 @@ format: install
 bench: install
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(UV) run python benchmarks/bench.py
+
+bench-bulk: install
+	$(UV) run python benchmarks/bulk.py
