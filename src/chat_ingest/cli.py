@@ -94,7 +94,7 @@ def _one_line_errors(settings: Settings, prefix: str = "") -> Iterator[None]:
     try:
         yield
     except ChatIngestError as exc:
-        typer.echo(f"chat-ingest: {prefix}{_reason(settings, exc, exc.message)}", err=True)
+        typer.echo(f"chat-ingest: {prefix}{exc.message}", err=True)
         raise typer.Exit(1) from None
     except DBAPIError as exc:
         typer.echo(f"chat-ingest: {prefix}{_database_refused(settings, exc)}", err=True)
