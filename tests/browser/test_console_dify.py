@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 from chat_ingest.db.engine import create_engine
 from tests.browser.conftest import Service, snapshot
@@ -58,10 +59,17 @@ async def _seed_dify_database(factory: DatabaseFactory) -> DifyDatabase:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
-            app = await create_dify_app(connection)
+            app = await create_dify_app(connection, mode="advanced-chat")
             other_app = await create_dify_app(connection)
             end_user = await create_end_user(connection, app, DIFY_USER)
             conversation = await create_dify_conversation(connection, app, end_user)
+            await connection.execute(  # as Dify's chatflow leaves them: no model named
+                text(
+                    "UPDATE messages SET model_provider = NULL, model_id = NULL"
+                    " WHERE conversation_id = :id"
+                ),
+                {"id": conversation.id},
+            )
     finally:
         await engine.dispose()
     return DifyDatabase(url, app, other_app, conversation)
@@ -124,7 +132,8 @@ def test_a_dify_app_key_reads_difys_and_the_services_rows(
         ["Dify answer 1", "Dify answer 2", WRITTEN_ANSWER]
     )
     difys = turns.nth(0).locator("dl.meta")
-    expect(difys).to_contain_text("openai / gpt-4o-mini")
+    expect(difys).to_contain_text("Model—")
+    expect(turns.nth(0).locator(".answer .who")).to_have_text("Assistant")
     expect(difys).to_contain_text("Price0.0000000 USD")  # Dify's numeric(10,7), not "0E-7"
     expect(difys).to_contain_text(f"Message id{conversation.message_ids[0]}")
     # Dify has no column for client_message_id: the page says so with a dash (docs/dify.md).
