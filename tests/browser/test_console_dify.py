@@ -76,7 +76,7 @@ async def _seed_dify_database(factory: DatabaseFactory) -> DifyDatabase:
 
 
 @pytest.fixture(scope="module")
-def dify(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, "Written"]]:
+def dify(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Written]]:
     """``chat-ingest serve`` in the Dify layout on a seeded Dify PostgreSQL database, after one
     message written through it with the app's Dify key into Dify's own conversation."""
     directory: Path = tmp_path_factory.mktemp("console-dify")
