@@ -3,7 +3,8 @@ and from one backend to another, with a history shaped like an operator's: lines
 conversations interleaved like a log, every 4th conversation backfilled (``created_at`` with
 ``Z``, ``+08:00`` or no offset, out of line order, many equal), the others stamped at import,
 ~8% of lines without ``client_message_id``, ~10% with files. Chunks are small, so every
-conversation spans many chunks, two of them in flight."""
+conversation spans several chunks, two of them in flight (and, on PostgreSQL, each chunk
+goes through COPY)."""
 
 import itertools
 import random
@@ -28,7 +29,7 @@ from chat_ingest.stores.seed import SeedStore
 from tests.conftest import DatabaseFactory, _migrated_engine, make_settings, unique
 
 pytestmark = pytest.mark.asyncio
-CONVERSATIONS, TURNS, CHUNK = 100, 12, 64
+CONVERSATIONS, TURNS, CHUNK = 100, 12, 150
 BACKFILLED_AT = datetime(2023, 6, 1, tzinfo=UTC)
 OFFSETS = ("Z", "+08:00", "")
 
