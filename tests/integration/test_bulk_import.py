@@ -2,21 +2,26 @@
 duplicate and conflict rule exact: replays count as duplicates, conflicts are rejected with
 their line numbers, dialogue_count is exact, and a chunk that fails leaves nothing behind."""
 
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chat_ingest.db import migrate
+from chat_ingest.db.engine import create_engine
 from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.importer import Line, RejectFile, Tally, import_lines
 from chat_ingest.runtime import insert_policy, open_store
 from chat_ingest.sinks import DatabaseSink
 from chat_ingest.stores import copy, sql
-from tests.conftest import make_settings, unique
+from tests.conftest import POSTGRES_URL, DatabaseFactory, make_settings, unique
 
 pytestmark = pytest.mark.asyncio
 CHUNK = 400
@@ -106,3 +111,37 @@ async def test_a_failed_bulk_write_leaves_nothing(engine: AsyncEngine) -> None:
         if engine.dialect.name == "postgresql":  # emptied by the INSERT that read it
             staged = await connection.scalar(text("SELECT count(*) FROM stage_conversations"))
             assert staged == 0
+
+
+async def test_a_role_without_temporary_tables_falls_back_to_inserts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory = DatabaseFactory("postgresql", tmp_path)
+    url = make_url(await factory.new_url())
+    role = f"no_temp_{uuid.uuid4().hex[:8]}"
+    owner = create_engine(url.render_as_string(hide_password=False))
+    await migrate.upgrade(owner)
+    async with owner.begin() as connection:
+        for statement in (
+            f'REVOKE TEMPORARY ON DATABASE "{url.database}" FROM PUBLIC',
+            f"CREATE ROLE {role} LOGIN",
+            f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}",
+        ):
+            await connection.execute(text(statement))
+    restricted_url = url.set(username=role).render_as_string(hide_password=False)
+    restricted = create_engine(restricted_url)
+    app_id = unique("no-temp")
+    try:
+        with caplog.at_level(logging.WARNING, logger="chat_ingest.stores.copy"):
+            bodies = [body(app_id, c, 0) for c in range(CHUNK)]
+            tally = await run_import(restricted_url, restricted, bodies, tmp_path / "r.jsonl")
+        assert (tally.inserted, tally.rejected) == (CHUNK, 0)
+        assert "multi-row INSERTs" in caplog.text
+    finally:
+        await restricted.dispose()
+        await owner.dispose()
+        await factory.drop_all()
+        server = create_engine(POSTGRES_URL)
+        async with server.begin() as connection:
+            await connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        await server.dispose()

@@ -12,24 +12,50 @@ half-written, and a rolled-back transaction leaves nothing behind.
 Values go through the same SQLAlchemy type processing as a normal INSERT (JSON serialised
 the same way, decimals rounded the same way, timestamps in UTC), so both paths store the same
 bytes.
+
+A role without the ``TEMPORARY`` privilege cannot have a staging table: its connections write
+multi-row INSERTs instead, and the first one to find out says so once in the log.
 """
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Dialect, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 COPY_MIN_ROWS = 100  # below this, a multi-row INSERT is as quick and one statement fewer
+MAY_STAGE_KEY = "chat_ingest_may_stage"  # in connection.info: whether temp tables are allowed
 
 Processor = Callable[[Any], Any] | None
+log = logging.getLogger(__name__)
+_told = False
 
 
-def worth_copying(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> bool:
-    return connection.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS
+async def worth_copying(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> bool:
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        return False
+    return await _may_stage(connection)
+
+
+async def _may_stage(connection: AsyncConnection) -> bool:
+    """Whether this connection's role may create temporary tables (asked once per connection)."""
+    allowed = connection.info.get(MAY_STAGE_KEY)
+    if allowed is None:
+        privilege = text("SELECT has_database_privilege(current_database(), 'TEMPORARY')")
+        allowed = bool(await connection.scalar(privilege))
+        connection.info[MAY_STAGE_KEY] = allowed
+        global _told
+        if not allowed and not _told:
+            _told = True
+            log.warning(
+                "The database role may not create temporary tables: bulk writes use "
+                "multi-row INSERTs instead of COPY (GRANT TEMPORARY ON DATABASE to speed them up)."
+            )
+    return bool(allowed)
 
 
 async def copy_insert(

@@ -56,7 +56,7 @@ async def insert_ignoring_duplicates(
     """
     if not rows:
         return 0
-    if copy.worth_copying(connection, rows):
+    if await copy.worth_copying(connection, rows):
         return await copy.copy_insert(connection, table, rows, ignore_duplicates=True)
     statement = _insert_ignoring_duplicates(connection.dialect.name, table)
     result = await connection.execute(statement, list(rows))
@@ -81,7 +81,7 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Executable:
 async def insert_rows(
     connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    if copy.worth_copying(connection, rows):
+    if await copy.worth_copying(connection, rows):
         await copy.copy_insert(connection, table, rows, ignore_duplicates=False)
     elif rows:
         await connection.execute(table.insert(), list(rows))
