@@ -43,7 +43,9 @@ async def run_import(
     database_url: str, engine: AsyncEngine, bodies: list[dict[str, Any]], rejects: Path
 ) -> Tally:
     settings = make_settings(database_url)
-    sink = DatabaseSink(Database(engine), open_store(settings), insert_policy(settings))
+    sink = DatabaseSink(
+        Database(engine), await open_store(settings, engine), insert_policy(settings)
+    )
     lines = [Line(n, orjson.dumps(b)) for n, b in enumerate(bodies, start=1)]
     reject_file = RejectFile(rejects)
     try:

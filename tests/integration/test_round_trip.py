@@ -88,7 +88,9 @@ def history(app_id: str, seed: int = 9) -> list[Line]:
 
 async def import_into(engine: AsyncEngine, lines: list[Line], tmp_path: Path) -> Tally:
     settings = make_settings(engine.url.render_as_string(hide_password=False))
-    sink = DatabaseSink(Database(engine), open_store(settings), insert_policy(settings))
+    sink = DatabaseSink(
+        Database(engine), await open_store(settings, engine), insert_policy(settings)
+    )
     rejects = RejectFile(tmp_path / f"rejects-{unique()}.jsonl")
     try:
         return await import_lines(lines, sink, rejects, chunk_size=CHUNK)
@@ -196,7 +198,9 @@ async def test_a_line_reusing_a_stored_message_id_is_rejected_naming_it(
         clash = orjson.loads(line.data) | {"answer": "another answer", "client_message_id": None}
         rejects = tmp_path / "clash.jsonl"
         settings = make_settings(engine.url.render_as_string(hide_password=False))
-        sink = DatabaseSink(Database(engine), open_store(settings), insert_policy(settings))
+        sink = DatabaseSink(
+            Database(engine), await open_store(settings, engine), insert_policy(settings)
+        )
         reject_file = RejectFile(rejects)
         tally = await import_lines([Line(7, orjson.dumps(clash))], sink, reject_file, 10)
         reject_file.close()

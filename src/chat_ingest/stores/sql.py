@@ -21,9 +21,8 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime, TypeEngine
 
-from chat_ingest.stores.base import CountDelta
-
 from chat_ingest.stores import copy
+from chat_ingest.stores.base import CountDelta
 
 AnyRow = Row[*tuple[Any, ...]]
 MAX_IN_LIST = 1000  # ids per IN (...) list
