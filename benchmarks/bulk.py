@@ -7,6 +7,11 @@ Chinese answer, ``inputs`` and ``metadata``, no client_message_id):
 - **raw**: the file parsed and written straight through the driver (asyncmy / asyncpg), no
   service code: multi-row INSERTs of 1,000 conversations and 1,000 messages per statement,
   one transaction per 1,000 lines, two transactions in flight (the ceiling);
+- **bulk**: the same rows through the database's own bulk path, no service code: on
+  PostgreSQL ``COPY`` (asyncpg's ``copy_records_to_table``, 1,000 lines per transaction, two
+  in flight); on MariaDB ``LOAD DATA LOCAL INFILE`` of tab-separated files written from the
+  parsed lines (the ``mariadb`` command-line client, one transaction: no Python MySQL driver
+  can be trusted with LOCAL INFILE), the writing of the files included;
 - **import**: ``chat-ingest import FILE`` (database mode, default chunks), with its peak RSS;
 - **batch**: ``chat-ingest serve --workers 2`` and ``POST /api/chat/insert/batch`` with 1,000
   lines per batch, two batches in flight.
@@ -46,6 +51,8 @@ BATCH = 1000
 IN_FLIGHT = 2
 CONVERSATION_COLUMNS = CONVERSATION_SQL.split("(", 1)[1].split(")", 1)[0]
 MESSAGE_COLUMNS = MESSAGE_SQL.split("(", 1)[1].split(")", 1)[0]
+CONVERSATION_NAMES = [name.strip() for name in CONVERSATION_COLUMNS.split(",")]
+MESSAGE_NAMES = [name.strip() for name in MESSAGE_COLUMNS.split(",")]
 
 
 def write_file(path: Path, lines: int) -> None:
@@ -160,6 +167,61 @@ async def raw_postgres(url: URL, path: Path) -> None:
     await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
 
 
+async def raw_copy_postgres(url: URL, path: Path) -> None:
+    async def writer(work: Iterator[list[bytes]]) -> None:
+        connection = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            database=url.database,
+        )  # fmt: skip
+        for batch in work:
+            planned = [_postgres_rows(orjson.loads(line)) for line in batch]
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "conversations", records=[p[0] for p in planned], columns=CONVERSATION_NAMES
+                )
+                await connection.copy_records_to_table(
+                    "messages", records=[p[1] for p in planned], columns=MESSAGE_NAMES
+                )
+        await connection.close()
+
+    work = batches(path)
+    await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _tsv(values: tuple[Any, ...]) -> str:
+    fields = []
+    for value in values:
+        if value is None:
+            fields.append("\\N")
+        else:
+            fields.append(str(value).translate(_TSV_ESCAPES))
+    return "\t".join(fields) + "\n"
+
+
+def raw_load_mysql(url: URL, path: Path, directory: Path) -> None:
+    """The lines as two tab-separated files, loaded by the ``mariadb`` client."""
+    conversation_file, message_file = directory / "conversations.tsv", directory / "messages.tsv"
+    with path.open("rb") as lines, conversation_file.open("w") as c, message_file.open("w") as m:
+        for line in lines:
+            conversation, message, _ = rows(orjson.loads(line))
+            c.write(_tsv(conversation))
+            m.write(_tsv(message))
+    load = (
+        "SET time_zone = '+00:00'; START TRANSACTION;"
+        f" LOAD DATA LOCAL INFILE '{conversation_file}' INTO TABLE conversations"
+        f" CHARACTER SET utf8mb4 ({CONVERSATION_COLUMNS});"
+        f" LOAD DATA LOCAL INFILE '{message_file}' INTO TABLE messages"
+        f" CHARACTER SET utf8mb4 ({MESSAGE_COLUMNS}); COMMIT;"
+    )
+    client = ["mariadb", "--local-infile=1", "-h", url.host or "127.0.0.1"]
+    client += ["-P", str(url.port or 3306), "-u", url.username or "root", url.database or ""]
+    environment = os.environ | ({"MYSQL_PWD": url.password} if url.password else {})
+    subprocess.run([*client, "-e", load], check=True, env=environment)
+
+
 def run_import(database_url: str, path: Path, lines: int) -> dict[str, float]:
     env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
@@ -220,6 +282,11 @@ def measure(server_url: str, path: Path, lines: int) -> dict[str, Any]:
     result: dict[str, Any] = {"backend": backend}
     raw_url = fresh_database(server_url, "chat_ingest_bulk_raw")
     result["raw"] = lines / timed(lambda: asyncio.run(raw(make_url(raw_url), path)))
+    bulk_url = make_url(fresh_database(server_url, "chat_ingest_bulk_load"))
+    if backend == "postgresql":
+        result["bulk"] = lines / timed(lambda: asyncio.run(raw_copy_postgres(bulk_url, path)))
+    else:
+        result["bulk"] = lines / timed(lambda: raw_load_mysql(bulk_url, path, path.parent))
     import_url = fresh_database(server_url, "chat_ingest_bulk_import")
     imported = run_import(import_url, path, lines)
     result["import"], result["import_peak_mb"] = lines / imported["seconds"], imported["peak_mb"]
@@ -237,15 +304,18 @@ def report(results: list[dict[str, Any]], lines: int) -> str:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
         f"`uv run python benchmarks/bulk.py --lines {lines}`",
         "",
-        "| backend | raw multi-row INSERT (ceiling) | `chat-ingest import` | import / raw |"
-        " import peak RSS | batch endpoint | batch / raw |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | raw multi-row INSERT | raw bulk load | `chat-ingest import` |"
+        " import / multi-row | import / bulk | import peak RSS | batch endpoint |"
+        " batch / multi-row | batch / bulk |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         out.append(
-            f"| {r['backend']} | {r['raw']:,.0f} rows/s | {r['import']:,.0f} rows/s |"
-            f" {r['import'] / r['raw']:.0%} | {r['import_peak_mb']:.0f} MB |"
+            f"| {r['backend']} | {r['raw']:,.0f} rows/s | {r['bulk']:,.0f} rows/s |"
+            f" {r['import']:,.0f} rows/s | {r['import'] / r['raw']:.0%} |"
+            f" {r['import'] / r['bulk']:.0%} | {r['import_peak_mb']:.0f} MB |"
             f" {r['batch']:,.0f} rows/s | {r['batch'] / r['raw']:.0%} |"
+            f" {r['batch'] / r['bulk']:.0%} |"
         )
     return "\n".join(out)
 

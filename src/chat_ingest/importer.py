@@ -1,11 +1,12 @@
 """JSON Lines in and out, with line numbers. No HTTP and no SQL: where the records go is a
 ``Sink`` (see ``sinks.py``).
 
-Re-running an import is safe: every line is keyed. A line without ``client_message_id`` gets
-one derived from its content and how many identical lines came before it (not from its line
-number, so deleting or fixing another line does not re-key it), and a line without
-``conversation_id`` gets a derived conversation id too (idempotency is scoped to a
-conversation), so a second run of the same file finds every record already stored.
+Re-running an import is safe: every line is keyed. A line without ``client_message_id`` or
+``message_id`` gets a ``client_message_id`` derived from its content and how many identical
+lines came before it (not from its line number, so deleting or fixing another line does not
+re-key it), and a line without ``conversation_id`` gets a derived conversation id too
+(idempotency is scoped to a conversation), so a second run of the same file finds every record
+already stored.
 """
 
 import asyncio
@@ -125,19 +126,21 @@ class ContentKeys:
 
 def keyed_item(line: Line, keys: ContentKeys) -> dict[str, Any]:
     """The line's insert body, with ``conversation_id``/``client_message_id`` derived from its
-    content where it has none."""
+    content where it has none (a ``message_id`` is a key of its own: such a line keeps
+    ``client_message_id`` empty, as ``export`` wrote it)."""
     try:
         item = from_json(line.data, allow_inf_nan=False)
     except ValueError as exc:
         raise LineError(f"not valid JSON: {exc}") from None
     if not isinstance(item, dict):
         raise LineError("a line must be a JSON object (one insert body)")
-    if item.get("conversation_id") is not None and item.get("client_message_id") is not None:
+    keyed = item.get("client_message_id") is not None or item.get("message_id") is not None
+    if item.get("conversation_id") is not None and keyed:
         return item
     digest = keys.digest(line.data)
     if item.get("conversation_id") is None:
         item["conversation_id"] = str(uuid.UUID(digest[:32]))
-    if item.get("client_message_id") is None:
+    if not keyed:
         item["client_message_id"] = f"auto-{digest[32:]}"
     return item
 

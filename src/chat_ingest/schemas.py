@@ -217,6 +217,10 @@ class InsertRequest(_Body):
     client_message_id: Annotated[Identifier, Field(min_length=1, max_length=64)] | None = None
     message_id: MessageId | None = None
     conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
+    # A new conversation's own created_at and inputs (as ``export`` writes them), when they
+    # are not its first message's: ignored for a conversation that exists.
+    conversation_created_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
+    conversation_inputs: JsonObject | None = None
     files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
     inputs: JsonObject = Field(default_factory=dict)
     metadata: Metadata = Field(default_factory=dict)

@@ -131,6 +131,7 @@ async def test_export_from_a_seed_database_and_import_into_dify(
     again = await asyncio.to_thread(run_cli, "export", "--app-id", app.id, env=dify_env)
     dify_lines = [orjson.loads(line) for line in again.stdout.splitlines()]
     keys = ("message_id", "conversation_id", "query", "answer", "created_at", "user_id")
+    keys += ("conversation_name", "conversation_created_at", "conversation_inputs")
     assert [[line[k] for k in keys] for line in dify_lines] == [
         [line[k] for k in keys] for line in seed_lines
     ]

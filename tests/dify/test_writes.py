@@ -337,3 +337,38 @@ async def test_an_end_user_dify_made_is_reused_whatever_its_type(
     async with dify_engine.connect() as connection:
         users = await dify_rules.end_user_rows(connection, dify_app.tenant_id, dify_app.id, "gina")
     assert len(users) == 1
+
+
+async def test_a_large_batch_takes_the_bulk_path_with_the_same_rules(
+    dify_client: httpx.AsyncClient, dify_engine: AsyncEngine, dify_app: DifyApp
+) -> None:
+    """150 new conversations, messages and files: on PostgreSQL each table's rows go through
+    COPY and a staging table; a replay of the batch writes nothing."""
+    items = [
+        body(
+            dify_app,
+            user=f"bulk-{n % 3}",
+            conversation_id=str(uuid.uuid4()),
+            client_message_id=f"k{n}",
+            files=[{"url": f"https://example.com/{n}.png", "type": "image"}],
+        )
+        for n in range(150)
+    ]
+    for expected in ((150, 0), (0, 150)):
+        batch = await dify_client.post(
+            "/api/chat/insert/batch", json={"items": items}, headers=OPERATOR
+        )
+        assert batch.status_code == 200, batch.text
+        assert (batch.json()["inserted"], batch.json()["duplicates"]) == expected
+    assert await count(dify_engine, "messages", dify_app) == 150
+    assert await count(dify_engine, "conversations", dify_app) == 150
+    async with dify_engine.connect() as connection:
+        assert await dify_rules.unaccepted_values(connection) == []
+        files = await connection.scalar(
+            text(
+                "SELECT COUNT(*) FROM message_files f JOIN messages m ON f.message_id = m.id"
+                " WHERE m.app_id = :app"
+            ),
+            {"app": dify_app.id},
+        )
+    assert files == 150

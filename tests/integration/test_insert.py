@@ -203,14 +203,15 @@ async def test_backfilled_created_at(client: httpx.AsyncClient, engine: AsyncEng
     assert stored == sorted(stored) and stored[0] == datetime(2020, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("field", ["created_at", "conversation_created_at"])
 async def test_created_at_outside_mysql_timestamp_range(
-    client: httpx.AsyncClient, engine: AsyncEngine, backend: str
+    client: httpx.AsyncClient, engine: AsyncEngine, backend: str, field: str
 ) -> None:
     app_id = unique("app")
-    response = await insert(client, app_id=app_id, created_at="1969-12-31T00:00:00Z")
+    response = await insert(client, app_id=app_id, **{field: "1969-12-31T00:00:00Z"})
     if backend == "mysql":
         assert response.status_code == 400
-        assert response.json()["detail"][0]["loc"] == ["body", "created_at"]
+        assert response.json()["detail"][0]["loc"] == ["body", field]
         assert await count_rows(engine, app_id) == (0, 0)
     else:
         assert response.status_code == 200

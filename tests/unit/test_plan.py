@@ -67,6 +67,23 @@ def test_a_new_conversation_is_built_from_its_oldest_message() -> None:
     ]
 
 
+def test_a_new_conversation_takes_the_fields_its_oldest_message_carries_for_it() -> None:
+    """As ``export`` writes them: the conversation's own created_at and inputs, which may be
+    later than (and other than) its oldest message's."""
+    own = {
+        "conversation_created_at": (T0 + timedelta(days=1)).isoformat(),
+        "conversation_inputs": {"own": 1},
+    }
+    older = record(conversation_id="c-1", created_at=T0.isoformat(), inputs={"k": 1}, **own)
+    [new] = plan_writes([older], Snapshot()).new_conversations
+    assert (new.created_at, new.inputs, new.name) == (T0 + timedelta(days=1), {"own": 1}, None)
+    assert new.updated_at == new.created_at  # never before the conversation's creation
+    [plain] = plan_writes(
+        [record(created_at=T0.isoformat(), inputs={"k": 1})], Snapshot()
+    ).new_conversations
+    assert (plain.created_at, plain.inputs, plain.updated_at) == (T0, {"k": 1}, T0)
+
+
 def test_another_owner_conflicts_alone() -> None:
     theirs, mine = record(conversation_id="c-1"), record(conversation_id="c-2")
     plan = plan_writes([theirs, mine], Snapshot(owners={"c-1": ("app-1", "someone-else")}))

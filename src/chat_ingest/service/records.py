@@ -32,7 +32,11 @@ class InsertPolicy:
 
 def plan_record(request: InsertRequest, policy: InsertPolicy) -> PlannedRecord:
     """Plan ``request``; raise a domain error if this record cannot be stored."""
-    created_at = _created_at(request, policy.timestamps)
+    created_at = _in_range(
+        request.created_at or utc_timestamp(None), policy.timestamps, "created_at"
+    )
+    if request.conversation_created_at is not None:
+        _in_range(request.conversation_created_at, policy.timestamps, "conversation_created_at")
     message_tokens, answer_tokens, total_price = _usage(request, policy)
     return PlannedRecord(
         request=request,
@@ -50,15 +54,14 @@ def plan_record(request: InsertRequest, policy: InsertPolicy) -> PlannedRecord:
     )
 
 
-def _created_at(request: InsertRequest, timestamps: TimestampRange) -> datetime:
-    created_at = request.created_at or utc_timestamp(None)
-    if not timestamps.earliest <= created_at <= timestamps.latest:
+def _in_range(value: datetime, timestamps: TimestampRange, field: str) -> datetime:
+    if not timestamps.earliest <= value <= timestamps.latest:
         raise InvalidInput(
-            f"created_at must be between {timestamps.earliest.isoformat()} and "
+            f"{field} must be between {timestamps.earliest.isoformat()} and "
             f"{timestamps.latest.isoformat()} on this database.",
-            detail=[{"loc": ["body", "created_at"], "msg": "out of range", "type": "value_error"}],
+            detail=[{"loc": ["body", field], "msg": "out of range", "type": "value_error"}],
         )
-    return created_at
+    return value
 
 
 def _usage(request: InsertRequest, policy: InsertPolicy) -> tuple[int, int, Decimal]:

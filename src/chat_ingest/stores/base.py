@@ -76,11 +76,37 @@ class Snapshot:
 @dataclass(frozen=True)
 class NewConversation:
     """A conversation the batch creates, from its oldest message, already counting its
-    messages."""
+    messages. Its ``created_at`` and ``inputs`` are the ones that message carries for the
+    conversation (``conversation_created_at``/``conversation_inputs``, as ``export`` writes
+    them), else the message's own; ``name`` is ``conversation_name`` (None: the layout's
+    default)."""
 
     first: PlannedRecord
     dialogue_count: int
     updated_at: datetime
+
+    @property
+    def id(self) -> str:
+        return self.first.conversation_id
+
+    @property
+    def created_at(self) -> datetime:
+        return conversation_created_at(self.first)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        given = self.first.request.conversation_inputs
+        return self.first.request.inputs if given is None else given
+
+    @property
+    def name(self) -> str | None:
+        return self.first.request.conversation_name
+
+
+def conversation_created_at(record: PlannedRecord) -> datetime:
+    """The created_at of the conversation ``record`` would create."""
+    given = record.request.conversation_created_at
+    return record.created_at if given is None else given
 
 
 @dataclass(frozen=True)
@@ -196,5 +222,11 @@ class Store(Protocol):
     def export_messages(
         self, engine: AsyncEngine, app_id: str, user_id: str | None, since: datetime | None
     ) -> AsyncIterator[dict[str, Any]]:
-        """The app's messages oldest first as insert bodies, on connections of its own."""
+        """The app's messages in ``(created_at, id)`` order as insert bodies, on connections of
+        its own. Each body carries everything that stores the same rows again: every insert
+        field, ``message_id`` (the message's id), ``client_message_id`` (None when the message
+        has none), ``created_at`` (UTC, ``Z``), and its conversation's own fields —
+        ``conversation_id``, ``conversation_name``, ``conversation_created_at`` and
+        ``conversation_inputs`` — on every line, so that whichever line of a conversation an
+        import meets first creates the same conversation."""
         ...

@@ -18,6 +18,7 @@ from chat_ingest.stores.base import (
     Snapshot,
     StoredMessage,
     WritePlan,
+    conversation_created_at,
 )
 
 
@@ -72,20 +73,20 @@ def _earlier(record: PlannedRecord, first_with: Mapping[Key | str, int]) -> int 
 def _new_conversations(
     records: Sequence[PlannedRecord], accepted: Sequence[int], snapshot: Snapshot
 ) -> list[NewConversation]:
-    """Each new conversation is built from its oldest message (the first listed among equals)."""
+    """Each new conversation is built from its oldest message (the first listed among equals);
+    its updated_at is its latest message's or its own created_at, whichever is later."""
     starting: dict[str, list[PlannedRecord]] = {}
     for index in accepted:
         record = records[index]
         if record.conversation_id not in snapshot.owners:
             starting.setdefault(record.conversation_id, []).append(record)
-    return [
-        NewConversation(
-            first=min(group, key=lambda record: record.created_at),
-            dialogue_count=len(group),
-            updated_at=max(record.created_at for record in group),
-        )
-        for group in starting.values()
-    ]
+    new = []
+    for group in starting.values():
+        first = min(group, key=lambda record: record.created_at)
+        latest = max(record.created_at for record in group)
+        updated_at = max(latest, conversation_created_at(first))
+        new.append(NewConversation(first, dialogue_count=len(group), updated_at=updated_at))
+    return new
 
 
 def keys_to_recheck(plan: WritePlan) -> list[Key]:

@@ -63,20 +63,19 @@ def message_row(record: PlannedRecord) -> dict[str, Any]:
 
 
 def conversation_row(new: NewConversation) -> dict[str, Any]:
-    first = new.first
-    name = first.request.conversation_name
+    name = new.name
     if name is None:
-        name = f"Conversation {first.created_at:%Y%m%d_%H%M%S}"
+        name = f"Conversation {new.created_at:%Y%m%d_%H%M%S}"
     return {
-        "id": first.conversation_id,
-        "app_id": first.request.app_id,
+        "id": new.id,
+        "app_id": new.first.request.app_id,
         "name": name,
         "status": "normal",
-        "inputs": first.request.inputs,
-        "from_end_user_id": first.request.user_id,
+        "inputs": new.inputs,
+        "from_end_user_id": new.first.request.user_id,
         "from_source": "api",
         "dialogue_count": new.dialogue_count,
-        "created_at": first.created_at,
+        "created_at": new.created_at,
         "updated_at": new.updated_at,
     }
 
@@ -123,10 +122,16 @@ def max_statement_bytes(connection: AsyncConnection) -> int | None:
 
 
 def app_messages(app_id: str, user_id: str | None, since: datetime | None) -> Select[Any]:
-    """An app's messages oldest first, with their conversation's name and end user."""
+    """An app's messages oldest first, with their conversation's own fields and end user."""
     m, c = messages.c, conversations.c
     statement = (
-        select(messages, c.name.label("conversation_name"), c.from_end_user_id)
+        select(
+            messages,
+            c.name.label("conversation_name"),
+            c.created_at.label("conversation_created_at"),
+            c.inputs.label("conversation_inputs"),
+            c.from_end_user_id,
+        )
         .join(conversations, m.conversation_id == c.id)
         .where(c.app_id == app_id)
         .order_by(m.created_at, m.id)
@@ -138,23 +143,29 @@ def app_messages(app_id: str, user_id: str | None, since: datetime | None) -> Se
     return statement
 
 
+def iso_utc(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def insert_body(message: Any, files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A message as the insert body that stores it again, with its own id. A message stored
-    without a client_message_id is exported with its id as one, so re-imports stay idempotent."""
+    """A message as the insert body that stores the same rows again (see
+    ``Store.export_messages``); its ``message_id`` keeps re-imports idempotent."""
     return {
         "app_id": message.app_id,
         "user_id": message.from_end_user_id,
         "conversation_id": message.conversation_id,
-        "message_id": message.id,
         "conversation_name": message.conversation_name,
-        "client_message_id": message.client_message_id or message.id,
+        "conversation_created_at": iso_utc(message.conversation_created_at),
+        "conversation_inputs": message.conversation_inputs,
+        "message_id": message.id,
+        "client_message_id": message.client_message_id,
         "query": message.query,
         "answer": message.answer,
         "model_provider": message.model_provider,
         "model_id": message.model_id,
         "inputs": message.inputs,
         "metadata": message.message_metadata or {},
-        "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_utc(message.created_at),
         "message_tokens": message.message_tokens,
         "answer_tokens": message.answer_tokens,
         "total_price": str(message.total_price),

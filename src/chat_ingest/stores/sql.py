@@ -3,8 +3,9 @@ backend, and the one per-backend spelling of "insert, ignoring duplicates".
 
 Writes take whole lists of rows and go out as executemany calls: the MySQL drivers rewrite
 them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
-same on PostgreSQL and SQLite, so a batch costs a few round trips, not one per row, and each
-statement is compiled once and cached.
+same on SQLite, so a batch costs a few round trips, not one per row, and each statement is
+compiled once and cached. On PostgreSQL, many rows go through ``COPY`` and a staging table
+(``stores.copy``), which costs the client less work per row.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime, TypeEngine
 
+from chat_ingest.stores import copy
 from chat_ingest.stores.base import CountDelta
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -55,6 +57,8 @@ async def insert_ignoring_duplicates(
     """
     if not rows:
         return 0
+    if await copy.worth_copying(connection, rows):
+        return await copy.copy_insert(connection, table, rows, ignore_duplicates=True)
     statement = _insert_ignoring_duplicates(connection.dialect.name, table)
     result = await connection.execute(statement, list(rows))
     if connection.dialect.name in ("mysql", "mariadb"):
@@ -78,7 +82,9 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Executable:
 async def insert_rows(
     connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    if rows:
+    if await copy.worth_copying(connection, rows):
+        await copy.copy_insert(connection, table, rows, ignore_duplicates=False)
+    elif rows:
         await connection.execute(table.insert(), list(rows))
 
 

@@ -133,6 +133,9 @@ def _export_statement(
     m, c, e = tables.messages.c, tables.conversations.c, tables.end_users.c
     statement = (
         select(tables.messages, c.name.label("conversation_name"))
+        .add_columns(
+            c.created_at.label("conversation_created_at"), c.inputs.label("conversation_inputs")
+        )
         .add_columns(e.session_id, c.from_account_id.label("account_id"))
         .join(tables.conversations, m.conversation_id == c.id)
         .outerjoin(tables.end_users, c.from_end_user_id == e.id)
@@ -160,8 +163,18 @@ def _file_body(file: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _iso_utc(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """Dify's ``inputs`` as an insert body's JSON object (anything else stored becomes {})."""
+    return value if isinstance(value, dict) else {}
+
+
 def _insert_body(row: Any, files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A message as the insert body that stores it again, with its own id."""
+    """A message as the insert body that stores it again, with its own id and its
+    conversation's own fields (see ``Store.export_messages``)."""
     message = _message_out(row)
     metadata = message["message_metadata"] or {}
     body = {
@@ -171,13 +184,15 @@ def _insert_body(row: Any, files: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         "message_id": message["id"],
         "client_message_id": message["id"],
         "conversation_name": row.conversation_name,
+        "conversation_created_at": _iso_utc(row.conversation_created_at),
+        "conversation_inputs": _object(row.conversation_inputs),
         "query": message["query"],
         "answer": message["answer"],
         "model_provider": message.get("model_provider"),
         "model_id": message.get("model_id"),
-        "inputs": message["inputs"] if isinstance(message["inputs"], dict) else {},
+        "inputs": _object(message["inputs"]),
         "metadata": metadata | {"latency": float(message["provider_response_latency"])},
-        "created_at": message["created_at"].isoformat().replace("+00:00", "Z"),
+        "created_at": _iso_utc(message["created_at"]),
         "message_tokens": message["message_tokens"],
         "answer_tokens": message["answer_tokens"],
         "total_price": str(message.get("total_price") or 0),

@@ -125,6 +125,7 @@ def conversation_row(
     first: InsertRequest,
     model: tuple[str, str],
     created_at: datetime,
+    inputs: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "id": conversation_id,
@@ -134,7 +135,7 @@ def conversation_row(
         "model_id": model[1],
         "mode": app.mode,
         "name": conversation_name(first),
-        "inputs": first.inputs,
+        "inputs": inputs,
         "status": "normal",
         "from_source": "api",
         "from_end_user_id": end_user_id,

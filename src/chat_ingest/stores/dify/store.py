@@ -203,7 +203,8 @@ class DifyStore:
                 first.end_user_id,
                 first.request,
                 (first.model_provider, first.model_id),
-                first.created_at,
+                conversation.created_at,
+                conversation.inputs,
             )
             row |= {"dialogue_count": conversation.dialogue_count}
             row |= {"updated_at": conversation.updated_at}

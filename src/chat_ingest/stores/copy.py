@@ -1,0 +1,108 @@
+"""PostgreSQL's bulk path: ``COPY`` into a staging table, then one set-based ``INSERT ...
+SELECT`` into the real table.
+
+The rows travel in COPY's binary format (asyncpg's ``copy_records_to_table``: records the
+client built, never a file, so there is nothing a server could ask it to read). The final
+``INSERT ... SELECT`` is the same statement, with the same ``ON CONFLICT DO NOTHING``, that a
+multi-row INSERT would have been, so every duplicate rule holds exactly as before; it also
+empties the staging table (``DELETE ... RETURNING`` in the same statement). The staging table
+is a session-local temporary table whose rows never outlive the transaction: nothing is
+half-written, and a rolled-back transaction leaves nothing behind.
+
+Values go through the same SQLAlchemy type processing as a normal INSERT (JSON serialised
+the same way, decimals rounded the same way, timestamps in UTC), so both paths store the same
+bytes.
+
+A role without the ``TEMPORARY`` privilege cannot have a staging table: its connections write
+multi-row INSERTs instead, and the first one to find out says so once in the log.
+"""
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Dialect, Table, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+COPY_MIN_ROWS = 100  # below this, a multi-row INSERT is as quick and one statement fewer
+MAY_STAGE_KEY = "chat_ingest_may_stage"  # in connection.info: whether temp tables are allowed
+
+Processor = Callable[[Any], Any] | None
+log = logging.getLogger(__name__)
+_told = False
+
+
+async def worth_copying(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> bool:
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        return False
+    return await _may_stage(connection)
+
+
+async def _may_stage(connection: AsyncConnection) -> bool:
+    """Whether this connection's role may create temporary tables (asked once per connection)."""
+    allowed = connection.info.get(MAY_STAGE_KEY)
+    if allowed is None:
+        privilege = text("SELECT has_database_privilege(current_database(), 'TEMPORARY')")
+        allowed = bool(await connection.scalar(privilege))
+        connection.info[MAY_STAGE_KEY] = allowed
+        global _told
+        if not allowed and not _told:
+            _told = True
+            log.warning(
+                "The database role may not create temporary tables: bulk writes use "
+                "multi-row INSERTs instead of COPY (GRANT TEMPORARY ON DATABASE to speed them up)."
+            )
+    return bool(allowed)
+
+
+async def copy_insert(
+    connection: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_duplicates: bool,
+) -> int:
+    """Insert ``rows`` (all with the same keys) through a staging table; with
+    ``ignore_duplicates``, skip those that hit a unique key. Return how many were inserted."""
+    columns = tuple(rows[0])
+    stage = f"stage_{table.name}"
+    quote = connection.dialect.identifier_preparer.quote
+    # Also begins the transaction, before the driver is used directly.
+    await connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+        f"(LIKE {quote(table.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    processors = _processors(connection.dialect, table, columns)
+    records = [
+        tuple(
+            value if process is None else process(value)
+            for value, process in zip((row[c] for c in columns), processors, strict=True)
+        )
+        for row in rows
+    ]
+    raw = await connection.get_raw_connection()
+    try:
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            stage, records=records, columns=columns
+        )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        invalidated = isinstance(exc, asyncpg.InterfaceError)
+        raise DBAPIError(f"COPY {stage}", None, exc, connection_invalidated=invalidated) from exc
+    listed = ", ".join(quote(column) for column in columns)
+    conflict = " ON CONFLICT DO NOTHING RETURNING 1" if ignore_duplicates else ""
+    result = await connection.exec_driver_sql(
+        f"WITH staged AS (DELETE FROM {stage} RETURNING {listed}) "
+        f"INSERT INTO {quote(table.name)} ({listed}) SELECT {listed} FROM staged{conflict}"
+    )
+    return len(result.all()) if ignore_duplicates else len(rows)
+
+
+@cache
+def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> list[Processor]:
+    """Each column's bind processing, as the dialect would apply it to an INSERT."""
+    return [
+        table.c[column].type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+    ]
