@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_pool_pre_ping: bool = True
     db_retry_attempts: int = Field(default=4, ge=1, le=20)
+    group_commit_max_records: int = Field(default=100, ge=1, le=10_000)
+    group_commit_max_queue: int = Field(default=1000, ge=1, le=1_000_000)
     cursor_secret: str | None = Field(default=None, min_length=16)
 
     @property

@@ -21,8 +21,12 @@ from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import DatabaseUnavailable
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.runtime import insert_policy, open_database
+from chat_ingest.schemas import InsertRequest
 from chat_ingest.service.access import KeyRing
+from chat_ingest.service.group_commit import GroupCommitter
+from chat_ingest.service.insert import ItemResult, group_writer
 from chat_ingest.service.keys import grants_from_environment
+from chat_ingest.service.records import InsertPolicy
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,16 @@ def key_ring(settings: Settings, database: Database) -> KeyRing:
         grants_from_environment(settings.api_key_scopes()),
         auth_enabled=settings.auth_enabled,
         ttl=settings.api_key_cache_ttl,
+    )
+
+
+def group_committer(
+    settings: Settings, database: Database, policy: InsertPolicy
+) -> GroupCommitter[InsertRequest, ItemResult]:
+    return GroupCommitter(
+        group_writer(database, policy),
+        max_group=settings.group_commit_max_records,
+        max_queue=settings.group_commit_max_queue,
     )
 
 
@@ -81,12 +95,15 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.settings = settings
             app.state.database = database
             app.state.insert_policy = insert_policy(settings)
+            app.state.group_commit = group_committer(settings, database, app.state.insert_policy)
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database)
             app.state.rate_limiter = rate_limiter(settings)
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
+            if getattr(app.state, "group_commit", None) is not None:
+                await app.state.group_commit.close()  # write what was accepted
             if getattr(app.state, "rate_limiter", None) is not None:
                 app.state.rate_limiter.close()
             await database.engine.dispose()  # close pooled connections properly (COM_QUIT)

@@ -12,9 +12,13 @@ from chat_ingest.api.ratelimit import RateLimiter
 from chat_ingest.config import Settings
 from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
+from chat_ingest.schemas import InsertRequest
 from chat_ingest.service.access import Caller, KeyRing
+from chat_ingest.service.group_commit import GroupCommitter
+from chat_ingest.service.insert import ItemResult
 from chat_ingest.service.records import InsertPolicy
 
+InsertCommitter = GroupCommitter[InsertRequest, ItemResult]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `chat-ingest keys create`.")
 
 
@@ -26,6 +30,11 @@ async def get_database(request: Request) -> Database:
 async def get_insert_policy(request: Request) -> InsertPolicy:
     policy: InsertPolicy = request.app.state.insert_policy
     return policy
+
+
+async def get_group_commit(request: Request) -> InsertCommitter:
+    committer: InsertCommitter = request.app.state.group_commit
+    return committer
 
 
 async def get_settings(request: Request) -> Settings:
@@ -63,5 +72,6 @@ def note_app_id(request: Request, app_id: str) -> None:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
+GroupCommitDep = Annotated[InsertCommitter, Depends(get_group_commit)]
 CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

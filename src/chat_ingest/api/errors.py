@@ -23,6 +23,7 @@ from chat_ingest.errors import (
     NotFound,
     OwnershipConflict,
     RecordTooLarge,
+    ServiceBusy,
     Unauthenticated,
 )
 
@@ -37,6 +38,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
     IdempotencyConflict: 409,
     RecordTooLarge: 413,
     DatabaseUnavailable: 503,
+    ServiceBusy: 503,
 }
 HEADERS_OF_STATUS: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": "Bearer"},

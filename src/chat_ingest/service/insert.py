@@ -15,7 +15,7 @@ A single insert is a batch of one, so both follow the same rules:
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,14 +71,16 @@ async def store_items(
     return [_settled(result) for result in results]
 
 
-async def insert_message(
-    connection: AsyncConnection, request: InsertRequest, policy: InsertPolicy
-) -> InsertOutcome:
-    """Store one record; its failure is raised."""
-    [result] = await insert_records(connection, [request], policy)
-    if isinstance(result, ChatIngestError):
-        raise result
-    return result
+def group_writer(
+    database: Database, policy: InsertPolicy
+) -> Callable[[Sequence[InsertRequest]], Awaitable[list[ItemResult]]]:
+    """How group commit writes a group of single inserts: one unit of work, one result per
+    record (a record's own failure is its result, not the group's)."""
+
+    async def write_group(requests: Sequence[InsertRequest]) -> list[ItemResult]:
+        return await database.run(lambda connection: insert_records(connection, requests, policy))
+
+    return write_group
 
 
 async def insert_records(

@@ -15,6 +15,7 @@ from chat_ingest import metrics
 from chat_ingest.api.deps import (
     CallerDep,
     DatabaseDep,
+    GroupCommitDep,
     InsertPolicyDep,
     SettingsDep,
     note_app_id,
@@ -43,16 +44,14 @@ router = APIRouter(prefix="/api/chat", tags=["insert"])
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(InsertRequest),
 )
-async def insert(
-    request: Request, caller: CallerDep, database: DatabaseDep, policy: InsertPolicyDep
-) -> Any:
+async def insert(request: Request, caller: CallerDep, group_commit: GroupCommitDep) -> Any:
     with metrics.observing_insert():
         payload = parse_insert(await request.body())
         note_app_id(request, payload.app_id)
         caller.require_app(payload.app_id)
-        outcome = await database.run(
-            lambda connection: insert_service.insert_message(connection, payload, policy)
-        )
+        outcome = await group_commit.submit(payload)  # shares a transaction with its neighbours
+        if not isinstance(outcome, InsertOutcome):
+            raise outcome
     metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
         conversation_id=outcome.conversation_id,
