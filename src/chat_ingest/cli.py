@@ -25,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.config import ConfigurationError, Settings, load_settings
@@ -35,8 +36,7 @@ from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
-from chat_ingest.runtime import insert_policy, open_database
-from chat_ingest.service import export as export_service
+from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service import keys as keys_service
 from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
 
@@ -73,6 +73,15 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
     except ChatIngestError as exc:
         typer.echo(f"chat-ingest: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    except (DBAPIError, OSError) as exc:  # wrong password, unknown database, nothing listening
+        reason = (exc.orig if isinstance(exc, DBAPIError) else None) or exc
+        typer.echo(f"chat-ingest: cannot use the database: {_one_line(reason)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _one_line(error: BaseException) -> str:
+    """The driver's own sentence (it names the user or database, never the password)."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
 
 
 def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -135,7 +144,11 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # Client addresses (rate limits, auth-failure limits, logs) come from X-Forwarded-For
+        # only when the connection comes from a proxy listed in FORWARDED_ALLOW_IPS.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        limit_concurrency=settings.api_limit_concurrency,
         timeout_graceful_shutdown=30,
     )
 
@@ -210,7 +223,7 @@ async def _import(
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(database.engine)
-            sink = DatabaseSink(database, insert_policy(settings))
+            sink = DatabaseSink(database, open_store(settings), insert_policy(settings))
             return await import_lines(lines, sink, rejects, options.chunk_size, on_progress)
         finally:
             await database.engine.dispose()
@@ -276,7 +289,7 @@ def export(
     async def run(engine: AsyncEngine) -> int:
         if settings.auto_migrate:
             await migrate.upgrade(engine)
-        bodies = export_service.insert_bodies(engine, app_id, user_id, since_utc)
+        bodies = open_store(settings).export_messages(engine, app_id, user_id, since_utc)
         return await export_lines(bodies, sink.write)
 
     try:

@@ -10,6 +10,7 @@ from typing import Literal
 import limits
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from chat_ingest.cursors import derive_key
 
@@ -23,6 +24,7 @@ SUPPORTED_URL_SCHEMES = (
     "sqlite+aiosqlite",
 )
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
+MIN_API_KEY_LENGTH = 24  # keys made by `keys create` are 47 characters
 
 
 class Settings(BaseSettings):
@@ -56,18 +58,27 @@ class Settings(BaseSettings):
     group_commit_max_records: int = Field(default=100, ge=1, le=10_000)
     group_commit_max_queue: int = Field(default=1000, ge=1, le=1_000_000)
     cursor_secret: str | None = Field(default=None, min_length=16)
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    api_limit_concurrency: int = Field(default=1000, ge=1, le=1_000_000)
+    forwarded_allow_ips: str = ""
 
     @property
     def cursor_key(self) -> bytes:
-        """The key page cursors are signed with: ``CURSOR_SECRET``, or by default one derived
-        from ``DATABASE_URL``, which every instance sharing the database already has."""
-        return derive_key(self.cursor_secret or self.database_url)
+        """The key page cursors are signed with: ``CURSOR_SECRET``, or else one derived from
+        the backend and database name, which every instance sharing the database agrees on
+        however its ``DATABASE_URL`` is spelled (driver, host alias, user, password)."""
+        if self.cursor_secret:
+            return derive_key(self.cursor_secret)
+        url = make_url(self.database_url)
+        backend = {"mariadb": "mysql"}.get(url.get_backend_name(), url.get_backend_name())
+        return derive_key(f"{backend}:{url.database or ''}")
 
     api_keys: str = ""
     auth_enabled: bool = False
     api_key_cache_ttl: float = Field(default=10.0, ge=0, le=3600)
     rate_limit: str | None = None
     rate_limit_storage: str = "memory://"
+    auth_failure_limit: str | None = "20/minute"
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -90,7 +101,7 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
-    @field_validator("rate_limit", mode="before")
+    @field_validator("rate_limit", "auth_failure_limit", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -121,6 +132,11 @@ def parse_api_keys(spec: str) -> dict[str, frozenset[str]]:
         app_ids = frozenset(filter(None, (app.strip() for app in apps.split("|"))))
         if not separator or not key.strip() or not app_ids:
             raise ValueError("must look like key=app1|app2,key2=*")
+        if len(key.strip()) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"every key must be at least {MIN_API_KEY_LENGTH} characters long "
+                "(`chat-ingest keys create` makes suitable ones)"
+            )
         scopes[key.strip()] = app_ids
     return scopes
 

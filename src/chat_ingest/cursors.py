@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -71,5 +71,19 @@ class CursorSigner:
             raise InvalidCursor("malformed cursor") from None
         if not hmac.compare_digest(signature, self._signature(scope, payload)):
             raise InvalidCursor("cursor was not issued for this listing")
+        return _position(payload)
+
+
+def _position(payload: bytes) -> Position:
+    """The signed payload as a position. A payload of another shape (signed with a leaked or
+    guessed key) is refused like any bad cursor, never trusted into SQL."""
+    try:
         timestamp, row_id = orjson.loads(payload)
-        return Position(datetime.fromisoformat(timestamp), row_id)
+        if not isinstance(timestamp, str) or not isinstance(row_id, str) or len(row_id) > 64:
+            raise ValueError("unexpected payload")
+        moment = datetime.fromisoformat(timestamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return Position(moment.astimezone(UTC), row_id)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidCursor("malformed cursor") from None

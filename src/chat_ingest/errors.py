@@ -50,3 +50,7 @@ class Unauthenticated(ChatIngestError):
 
 class Forbidden(ChatIngestError):
     """The API key is valid but not scoped to the app it tried to use."""
+
+
+class UnsupportedMediaType(ChatIngestError):
+    """The body is not in the one format the service reads: uncompressed JSON, labelled so."""

@@ -124,8 +124,9 @@ async def import_lines(
     """Send ``lines`` to ``sink`` in chunks; count what happened and record the rejects.
 
     Up to ``CHUNKS_IN_FLIGHT`` chunks are stored concurrently (each is its own transaction;
-    the conversation row locks keep a conversation's messages in file order) and their
-    verdicts are taken in file order."""
+    their message ids are decided in file order before it starts, so a chunk that is retried
+    keeps a conversation's messages in file order) and their verdicts are taken in file
+    order."""
     tally = Tally()
     in_flight: deque[tuple[list[Line], asyncio.Task[dict[int, Verdict]]]] = deque()
     try:

@@ -7,8 +7,6 @@ writes its values there and ``/metrics`` reports their sum, whichever worker ans
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -73,28 +71,33 @@ class ActiveConversations:
 active_conversations = ActiveConversations()
 
 
-@contextmanager
-def observing_insert() -> Iterator[None]:
-    """Count one insert as attempted, then succeeded or failed, and time it."""
-    INSERT_TOTAL.inc()
-    started = time.perf_counter()
-    try:
-        yield
-    except Exception:
-        INSERT_ERRORS.inc()
-        raise
-    else:
-        INSERT_SUCCESS.inc()
-    finally:
-        INSERT_DURATION.observe(time.perf_counter() - started)
+class InsertCount:
+    """One insert request's outcomes, recorded once when the request ends: ``expect`` the
+    number of records it carries (1 until known), ``settle`` them as they are decided; records
+    still unsettled when the request fails (a 400 body, a 401, a 503, a client gone) count as
+    failed. One duration observation per request."""
 
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.expected = 1
+        self.succeeded = 0
+        self.failed = 0
 
-def count_batch(succeeded: int, failed: int, started: float) -> None:
-    """Count a batch's items as inserts; the batch is one duration observation."""
-    INSERT_TOTAL.inc(succeeded + failed)
-    INSERT_SUCCESS.inc(succeeded)
-    INSERT_ERRORS.inc(failed)
-    INSERT_DURATION.observe(time.perf_counter() - started)
+    def expect(self, records: int) -> None:
+        self.expected = records
+
+    def settle(self, succeeded: int, failed: int) -> None:
+        self.succeeded += succeeded
+        self.failed += failed
+
+    def fail_unsettled(self) -> None:
+        self.failed += max(0, self.expected - self.succeeded - self.failed)
+
+    def record(self) -> None:
+        INSERT_TOTAL.inc(self.succeeded + self.failed)
+        INSERT_SUCCESS.inc(self.succeeded)
+        INSERT_ERRORS.inc(self.failed)
+        INSERT_DURATION.observe(time.perf_counter() - self.started)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -7,6 +7,8 @@ from chat_ingest.config import Settings
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.base import Store
+from chat_ingest.stores.seed import SeedStore
 
 
 def insert_policy(settings: Settings) -> InsertPolicy:
@@ -30,3 +32,8 @@ def open_database(settings: Settings) -> Database:
     )
     engine = create_engine(settings.database_url, options)
     return Database(engine, attempts=settings.db_retry_attempts, time_budget=settings.db_timeout)
+
+
+def open_store(settings: Settings) -> Store:
+    """The table layout the service reads and writes."""
+    return SeedStore()

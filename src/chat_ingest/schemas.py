@@ -7,6 +7,7 @@ characters or lone surrogates).
 
 import math
 import re
+import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -21,7 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
-from pydantic_core import from_json
+from pydantic_core import ErrorDetails, from_json
 
 from chat_ingest.errors import InvalidInput
 
@@ -88,8 +89,17 @@ def _trimmed(value: str) -> str:
     return value
 
 
+def check_identifier(value: str) -> str:
+    """The rule for app, user and message ids wherever they arrive (bodies, query parameters,
+    key scopes): storable, not blank, no leading or trailing whitespace."""
+    return _trimmed(_not_blank(check_storable_text(value)))
+
+
 def _file_location(value: str) -> str:
-    if not value.startswith(("http://", "https://", "/")):
+    """An http(s) URL or an absolute path; ``//host/x`` (and ``/\\host/x``, which browsers
+    read the same way) is a URL to another host without a scheme, not a path."""
+    is_path = value.startswith("/") and not value.startswith(("//", "/\\"))
+    if not (value.startswith(("http://", "https://")) or is_path):
         raise ValueError("must be an http(s) URL or an absolute path")
     return value
 
@@ -110,12 +120,18 @@ def _not_reserved(value: str) -> str:
 StorableText = Annotated[str, Strict(), AfterValidator(check_storable_text)]
 Count = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 RequiredText = Annotated[StorableText, AfterValidator(_not_blank)]
-Identifier = Annotated[RequiredText, AfterValidator(_trimmed)]
+Identifier = Annotated[str, Strict(), AfterValidator(check_identifier)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 
 
+def _without_negative_zero(value: Decimal) -> Decimal:
+    """``-0`` is stored as ``0`` on MySQL and PostgreSQL; make SQLite agree."""
+    return value + 0
+
+
 def _as_latency(raw: float) -> Decimal:
-    return Decimal(str(raw)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    quantized = Decimal(str(raw)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return _without_negative_zero(quantized)
 
 
 def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +147,20 @@ def _check_latency(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 Metadata = Annotated[JsonObject, AfterValidator(_check_latency)]
+
+
+def _canonical_uuid(value: str) -> str:
+    """A UUID in its 36-character hyphenated form, lower case (how ids are stored)."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a UUID such as 0190c6a2-5b1e-7c3d-9f00-1234567890ab") from None
+    if len(value) != 36:
+        raise ValueError("must be a UUID in its 36-character form")
+    return str(parsed)
+
+
+MessageId = Annotated[str, Strict(), AfterValidator(_canonical_uuid)]
 ConversationId = Annotated[
     str, Strict(), StringConstraints(pattern=CONVERSATION_ID_PATTERN), AfterValidator(_not_reserved)
 ]
@@ -184,6 +214,7 @@ class InsertRequest(_Body):
     model_id: Annotated[RequiredText, Field(max_length=128)] | None = None
     conversation_id: ConversationId | None = None
     client_message_id: Annotated[Identifier, Field(min_length=1, max_length=64)] | None = None
+    message_id: MessageId | None = None
     conversation_name: Annotated[StorableText, Field(max_length=255)] | None = None
     files: Annotated[list[FileIn], Field(max_length=100)] = Field(default_factory=list)
     inputs: JsonObject = Field(default_factory=dict)
@@ -191,7 +222,14 @@ class InsertRequest(_Body):
     created_at: Annotated[datetime, AfterValidator(_as_utc)] | None = None
     message_tokens: Count | None = None
     answer_tokens: Count | None = None
-    total_price: Annotated[Decimal, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
+    total_price: (
+        Annotated[
+            Decimal,
+            Field(ge=0, le=MAX_PRICE, allow_inf_nan=False),
+            AfterValidator(_without_negative_zero),
+        ]
+        | None
+    ) = None
     currency: Annotated[RequiredText, Field(max_length=8)] | None = None
 
     @property
@@ -337,9 +375,20 @@ class BatchResult(BaseModel):
 def problems(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """pydantic errors as ``{loc, msg, type}``, without echoing the offending input back."""
     return [
-        {"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        {"loc": [*prefix, *error["loc"]], "msg": _message(error), "type": error["type"]}
         for error in exc.errors()
     ]
+
+
+def _message(error: ErrorDetails) -> str:
+    """pydantic's message, except that a length checked after a custom validator reads "items";
+    for text it is characters."""
+    context = error.get("ctx") or {}
+    if error["type"] == "too_long" and isinstance(error.get("input"), str):
+        return f"String should have at most {context['max_length']} characters"
+    if error["type"] == "too_short" and isinstance(error.get("input"), str):
+        return f"String should have at least {context['min_length']} characters"
+    return error["msg"]
 
 
 def _invalid(details: list[dict[str, Any]], what: str, skip: int) -> InvalidInput:

@@ -11,6 +11,7 @@ from chat_ingest.importer import Verdict
 from chat_ingest.service.access import OPEN_ACCESS
 from chat_ingest.service.insert import InsertOutcome, ItemResult, store_items
 from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.base import Store
 
 
 class SinkError(Exception):
@@ -27,13 +28,14 @@ class DatabaseSink:
     """Through the same service code as the batch endpoint, one transaction per chunk. An
     operator with the database URL may write any app, so no key is checked."""
 
-    def __init__(self, database: Database, policy: InsertPolicy) -> None:
+    def __init__(self, database: Database, store: Store, policy: InsertPolicy) -> None:
         self.database = database
+        self.layout = store
         self.policy = policy
 
     async def store(self, items: list[dict[str, Any]]) -> list[Verdict]:
         try:
-            results = await store_items(self.database, items, self.policy, OPEN_ACCESS)
+            results = await store_items(self.database, self.layout, items, self.policy, OPEN_ACCESS)
         except ChatIngestError as exc:
             raise SinkError(exc.message) from exc
         return [_verdict(result) for result in results]

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import free_port
+from tests.e2e.servers import free_port, start_timeout
 
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
-START_TIMEOUT_SECONDS = 30
 
 
 def _binary(name: str) -> str:
@@ -61,8 +60,9 @@ class PrivateMariaDB:
             timeout=60,
         )
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts TCP connections."""
+    def start(self, *options: str) -> None:
+        """Start the server (with extra ``mariadbd`` ``options``) and wait until it accepts
+        TCP connections."""
         log = (self.directory / "server.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -77,16 +77,20 @@ class PrivateMariaDB:
                 "--character-set-server=utf8mb4",
                 "--innodb-buffer-pool-size=32M",
                 "--skip-log-bin",
+                *options,
             ],
+            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            start_new_session=True,
         )
         log.close()
         self._wait_for_port()
 
     def _wait_for_port(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        timeout = start_timeout()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 log = (self.directory / "server.log").read_text(errors="replace")
@@ -96,7 +100,7 @@ class PrivateMariaDB:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise TimeoutError(f"mariadbd did not listen on {self.port} in {START_TIMEOUT_SECONDS}s")
+        raise TimeoutError(f"mariadbd did not listen on {self.port} in {timeout}s")
 
     def kill(self) -> None:
         """Take the server down the hard way (SIGKILL), as a crash or an OOM kill would."""
@@ -115,10 +119,14 @@ class PrivateMariaDB:
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
-        self.process.send_signal(sig)
-        self.process.wait(timeout=60)
-        self.process = None
+        process, self.process = self.process, None
+        process.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
 
 
 @contextmanager

@@ -5,11 +5,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
 
 import httpx
 
@@ -47,24 +47,28 @@ def run_cli(
     )
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited early:\n{process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"{base_url}/api/chat/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{base_url} did not become healthy in {timeout}s")
+def start_timeout() -> float:
+    """How long a process may take to start. Waits end as soon as the process is ready, so a
+    generous bound costs nothing on a quiet machine and keeps a loaded one (CI beside other
+    jobs) from failing; ``TEST_START_TIMEOUT`` overrides it."""
+    return float(os.environ.get("TEST_START_TIMEOUT", "120"))
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
 
 
 class Server:
     """One ``chat-ingest serve`` process on a fixed port, which can be stopped and started
-    again (e.g. to restart it under a running client)."""
+    again (e.g. to restart it under a running client).
+
+    The process leads its own process group (``serve --workers`` forks), so ``stop`` reaches
+    every process it started; its log goes to a file (``log_path``, or a temporary one), never
+    to a pipe that nobody reads and that would block the server once full. Every server still
+    running when the test session ends is stopped by ``stop_all``."""
 
     def __init__(
         self,
@@ -72,39 +76,86 @@ class Server:
         cwd: Path | None = None,
         port: int | None = None,
         args: Sequence[str] = (),
-        log_file: IO[str] | None = None,
+        log_path: Path | None = None,
     ):
         self.env = _environment({"LOG_FORMAT": "text"} | env)
         self.cwd = cwd
         self.args = list(args)
-        self.log_file = log_file
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[str] | None = None
+        self.log_path = log_path or Path(
+            tempfile.mkstemp(prefix="chat-ingest-serve-", suffix=".log")[1]
+        )
+        self._own_log = log_path is None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def launch(self) -> None:
-        self.process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_file or subprocess.PIPE,
-            text=True,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        _LIVE.add(self)
+
+    def log(self) -> str:
+        return _tail(self.log_path)
 
     def wait_until_healthy(self) -> None:
-        assert self.process is not None
-        _wait_until_healthy(self.url, self.process, timeout=30)
+        """Wait until the server answers (its start-up migrations done); fail at once, with its
+        log, when it exits instead."""
+        process = self.process
+        assert process is not None
+        timeout = start_timeout()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early ({process.returncode}):\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/api/chat/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.url} did not become healthy in {timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
-        """SIGTERM (uvicorn's graceful shutdown finishes requests in flight) and wait."""
-        if self.process is None:
+        """SIGTERM to the whole group (uvicorn's graceful shutdown finishes requests in flight)
+        and wait; SIGKILL whatever is left after the grace period."""
+        process, self.process = self.process, None
+        _LIVE.discard(self)
+        if process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        if self.process.stderr:
-            self.process.stderr.close()
-        self.process = None
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(timeout=15)
+        _signal_group(process, signal.SIGKILL)  # workers that outlived their parent
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+_LIVE: set[Server] = set()
+
+
+def stop_all() -> None:
+    """Stop every server a test left running (a test that failed between start and stop)."""
+    for server in list(_LIVE):
+        server.close()
 
 
 @contextmanager
@@ -117,9 +168,8 @@ def serving(
 ) -> Iterator[list[str]]:
     """Start ``count`` servers at once (they race on start-up migrations), each with ``serve``
     options ``args`` and, when ``log_path`` is given, their logs appended to it; yield their
-    URLs."""
-    log_file = log_path.open("a") if log_path else None
-    servers = [Server(env, cwd, args=args, log_file=log_file) for _ in range(count)]
+    URLs. They are stopped however the block ends."""
+    servers = [Server(env, cwd, args=args, log_path=log_path) for _ in range(count)]
     try:
         for server in servers:
             server.launch()
@@ -128,6 +178,4 @@ def serving(
         yield [server.url for server in servers]
     finally:
         for server in servers:
-            server.stop()
-        if log_file:
-            log_file.close()
+            server.close()

@@ -51,7 +51,7 @@ def test_client_survives_a_restart_without_losing_or_duplicating(tmp_path: Path)
     finally:
         restart_requested.set()
         restarter.join(timeout=60)
-        server.stop()
+        server.close()
 
 
 def _run_example(name: str, url: str) -> str:

@@ -109,6 +109,12 @@ async def _snapshot(engine: AsyncEngine) -> dict[str, Any]:
     }
 
 
+async def _message_ids(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        statement = select(messages.c.id).where(messages.c.app_id == "backfill")
+        return set((await connection.scalars(statement)).all())
+
+
 @pytest.mark.parametrize("backend_name", ["mysql", "postgresql", "sqlite"])
 async def test_export_then_import_reproduces_the_records(tmp_path: Path, backend_name: str) -> None:
     factory = DatabaseFactory(backend_name, tmp_path)
@@ -139,6 +145,7 @@ async def test_export_then_import_reproduces_the_records(tmp_path: Path, backend
     original, copy = create_engine(source_url), create_engine(target_url)
     try:
         before, after = await _snapshot(original), await _snapshot(copy)
+        ids_before, ids_after = await _message_ids(original), await _message_ids(copy)
     finally:
         await original.dispose()
         await copy.dispose()
@@ -146,6 +153,7 @@ async def test_export_then_import_reproduces_the_records(tmp_path: Path, backend
     before["conversations"] = [c for c in before["conversations"] if c["app_id"] == "backfill"]
     before["messages"] = [m for m in before["messages"] if m["app_id"] == "backfill"]
     assert after == before
+    assert ids_after == ids_before  # message ids travel as message_id
 
 
 async def test_export_filters_by_user_and_since(tmp_path: Path) -> None:

@@ -55,6 +55,22 @@ def test_unreachable_database_is_one_line_and_exit_1(command: list[str], tmp_pat
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql+asyncmy://nobody:hunter2@127.0.0.1:3306/test",
+        "postgresql+asyncpg://postgres:hunter2@127.0.0.1:5432/no_such_database_here",
+    ],
+    ids=["wrong-password", "unknown-database"],
+)
+def test_a_database_that_refuses_us_is_one_line_and_exit_1(url: str, tmp_path: Path) -> None:
+    result = run_cli("serve", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot use the database" in lines[0], result.stderr
+    assert "hunter2" not in result.stderr
+
+
 def test_db_commands(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
     before = run_cli("db", "current", env=env)

@@ -13,6 +13,8 @@ from tests.integration.rows import conversation_row, count_rows, file_rows, mess
 
 pytestmark = pytest.mark.asyncio
 
+JSON = {"content-type": "application/json"}
+
 
 def item(app_id: str, **fields: Any) -> dict[str, Any]:
     return {"app_id": app_id, "user_id": "u", "query": "q", "answer": "a"} | fields
@@ -141,7 +143,7 @@ async def test_racing_batches_on_the_same_keys(
     [b"{", b"[]", b'{"items": []}', b'{"items": {"a": 1}}', b'{"nope": [1]}', b"null"],
 )
 async def test_malformed_batch_is_400(client: httpx.AsyncClient, body: bytes) -> None:
-    response = await client.post("/api/chat/insert/batch", content=body)
+    response = await client.post("/api/chat/insert/batch", content=body, headers=JSON)
     assert response.status_code == 400
     assert response.json()["success"] is False and response.json()["detail"]
 

@@ -9,7 +9,7 @@ transaction), and a connection is killed by the server while its group waits for
 import asyncio
 import gc
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chat_ingest.db.models import conversations
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import IdempotencyConflict, OwnershipConflict, ServiceBusy
-from chat_ingest.runtime import insert_policy
-from chat_ingest.schemas import InsertRequest, parse_insert
+from chat_ingest.runtime import insert_policy, open_store
+from chat_ingest.schemas import parse_insert
 from chat_ingest.service.group_commit import GroupCommitter
-from chat_ingest.service.insert import InsertOutcome, ItemResult, group_writer
+from chat_ingest.service.insert import InsertCommitter, InsertOutcome, ItemResult, group_writer
+from chat_ingest.service.records import plan_record
+from chat_ingest.stores.base import PlannedRecord
 from tests.conftest import DatabaseFactory, ServiceClient, _migrated_engine, make_settings, unique
 from tests.integration.rows import conversation_row, count_rows, message_rows
 
@@ -101,23 +103,24 @@ class Instance:
 
     def __init__(self, engine: AsyncEngine, **limits: int) -> None:
         settings = make_settings(engine.url.render_as_string(hide_password=False))
-        write = group_writer(Database(engine), insert_policy(settings))
+        self.policy = insert_policy(settings)
+        write = group_writer(Database(engine), open_store(settings))
         self.groups: list[int] = []
 
-        async def counted(requests: Sequence[InsertRequest]) -> list[ItemResult]:
-            self.groups.append(len(requests))
-            return await write(requests)
+        async def counted(records: Sequence[PlannedRecord]) -> Sequence[ItemResult]:
+            self.groups.append(len(records))
+            return await write(records)
 
-        self.committer = GroupCommitter(
+        self.committer: InsertCommitter = GroupCommitter(
             counted, max_group=limits.get("max_group", 100), max_queue=limits.get("max_queue", 100)
         )
 
+    def submit(self, body: dict[str, Any]) -> Awaitable[ItemResult]:
+        return self.committer.submit(plan_record(parse_insert(orjson.dumps(body)), self.policy))
+
     async def submit_all(self, *bodies: dict[str, Any]) -> list[Any]:
         """Submit every body at once (they are all queued before the first group starts)."""
-        return await asyncio.gather(
-            *(self.committer.submit(parse_insert(orjson.dumps(b))) for b in bodies),
-            return_exceptions=True,
-        )
+        return await asyncio.gather(*(self.submit(b) for b in bodies), return_exceptions=True)
 
 
 def record(app_id: str, query: str = "问题", **fields: Any) -> dict[str, Any]:
@@ -339,7 +342,7 @@ async def test_shutdown_writes_the_records_already_queued(fault_engine: AsyncEng
         await asyncio.sleep(0.2)
         assert not closing.done()
         with pytest.raises(ServiceBusy):
-            await instance.committer.submit(parse_insert(orjson.dumps(record(app_id, "late"))))
+            await instance.submit(record(app_id, "late"))
     await closing
     done, _ = await asyncio.wait([blocked, queued], timeout=0.5)
     assert done == {blocked, queued}

@@ -9,6 +9,8 @@ from tests.conftest import ServiceClient, make_settings
 
 pytestmark = pytest.mark.asyncio
 
+JSON = {"content-type": "application/json"}
+
 VALID = {"app_id": "a", "user_id": "u", "query": "q", "answer": "a"}
 UNREACHABLE = {
     "mysql": "mysql+asyncmy://root@127.0.0.1:1/test",
@@ -28,7 +30,7 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
     echoed = await client.get("/api/chat/health", headers={"X-Request-ID": "req-42"})
     assert echoed.headers["x-request-id"] == "req-42"
-    generated = await client.post("/api/chat/insert", content=b"{")
+    generated = await client.post("/api/chat/insert", content=b"{", headers=JSON)
     assert len(generated.headers["x-request-id"]) == 32
     hostile = await client.get("/api/chat/health", headers={"X-Request-ID": "a b\tc" * 100})
     assert hostile.headers["x-request-id"] != "a b\tc" * 100
@@ -53,7 +55,7 @@ async def test_body_over_limit_is_413(database_url: str) -> None:
             for _ in range(8):
                 yield b" " * 1024
 
-        streamed = await http.post("/api/chat/insert", content=chunks())
+        streamed = await http.post("/api/chat/insert", content=chunks(), headers=JSON)
         assert streamed.status_code == 413
         on_a_get = await http.request("GET", "/api/chat/health", content=b" " * 4096)
         assert on_a_get.status_code == 413 and on_a_get.json()["detail"]["max_body_bytes"] == 2048

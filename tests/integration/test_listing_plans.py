@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chat_ingest import repository
 from chat_ingest.db.models import conversations, messages
 from chat_ingest.ids import new_id
+from chat_ingest.stores.seed import SeedStore
 
 pytestmark = pytest.mark.asyncio
 START = datetime(2024, 1, 1, tzinfo=UTC)
+store = SeedStore()
 
 
 def _conversation(app_id: str, user_id: str, at: datetime) -> dict[str, Any]:
@@ -84,17 +85,17 @@ async def test_listings_use_their_indexes_on_mysql(mysql_engine: AsyncEngine) ->
     plans = {
         "idx_msg_conv_created": await _explain(
             mysql_engine,
-            lambda c: repository.list_messages(c, conversation["id"], position, 21),
+            lambda c: store.list_messages(c, conversation["id"], position, 21),
         ),
         "idx_conv_app_updated": await _explain(
             mysql_engine,
-            lambda c: repository.list_conversations(
+            lambda c: store.list_conversations(
                 c, "plan-app-1", None, (START + timedelta(hours=5), "f"), 21
             ),
         ),
         "idx_conv_app_user_updated": await _explain(
             mysql_engine,
-            lambda c: repository.list_conversations(
+            lambda c: store.list_conversations(
                 c, "plan-app-1", "user-7", (START + timedelta(hours=5), "f"), 21
             ),
         ),

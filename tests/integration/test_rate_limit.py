@@ -53,15 +53,21 @@ async def test_an_unreachable_redis_lets_requests_through() -> None:
 
 async def test_429_carries_retry_after_and_ratelimit_headers(database_url: str) -> None:
     settings = make_settings(
-        database_url, rate_limit="2/hour", api_keys="rate-key-1=*,rate-key-2=*"
+        database_url,
+        rate_limit="2/hour",
+        api_keys="rate-key-1-0123456789abcdef=*,rate-key-2-0123456789abcdef=*",
     )
     body = {"app_id": unique("app"), "user_id": "u", "query": "q", "answer": "a"}
     async with ServiceClient(settings) as http:
         responses = [
-            await http.post("/api/chat/insert", json=body, headers=_auth("rate-key-1"))
+            await http.post(
+                "/api/chat/insert", json=body, headers=_auth("rate-key-1-0123456789abcdef")
+            )
             for _ in range(3)
         ]
-        other_key = await http.post("/api/chat/insert", json=body, headers=_auth("rate-key-2"))
+        other_key = await http.post(
+            "/api/chat/insert", json=body, headers=_auth("rate-key-2-0123456789abcdef")
+        )
     ok, _, limited = responses
     assert ok.status_code == 200 and ok.headers["ratelimit-limit"] == "2"
     assert ok.headers["ratelimit-remaining"] == "1"
@@ -76,16 +82,22 @@ def _auth(key: str) -> dict[str, str]:
 
 
 async def test_requests_over_the_limit_write_nothing(database_url: str) -> None:
-    settings = make_settings(database_url, rate_limit="1/hour", api_keys="rate-key-3=*")
+    settings = make_settings(
+        database_url, rate_limit="1/hour", api_keys="rate-key-3-0123456789abcdef=*"
+    )
     async with ServiceClient(settings) as http:
-        first = await http.post("/api/chat/insert", json=_body(), headers=_auth("rate-key-3"))
+        first = await http.post(
+            "/api/chat/insert", json=_body(), headers=_auth("rate-key-3-0123456789abcdef")
+        )
         conversation_id = unique("conv")
         second = await http.post(
             "/api/chat/insert",
             json=_body(conversation_id=conversation_id),
-            headers=_auth("rate-key-3"),
+            headers=_auth("rate-key-3-0123456789abcdef"),
         )
-        lookup = await http.get(f"/api/chat/{conversation_id}", headers=_auth("rate-key-3"))
+        lookup = await http.get(
+            f"/api/chat/{conversation_id}", headers=_auth("rate-key-3-0123456789abcdef")
+        )
     assert (first.status_code, second.status_code, lookup.status_code) == (200, 429, 429)
 
 

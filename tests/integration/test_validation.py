@@ -13,6 +13,8 @@ from tests.integration.rows import count_rows
 
 pytestmark = pytest.mark.asyncio
 
+JSON = {"content-type": "application/json"}
+
 VALID = {"user_id": "u", "query": "q", "answer": "a"}
 
 
@@ -84,7 +86,7 @@ async def test_invalid_field_is_400_and_writes_nothing(
     app_id = unique("app")
     payload = {k: v for k, v in (VALID | {"app_id": app_id} | change).items() if v is not None}
     app_id = payload["app_id"]
-    response = await client.post("/api/chat/insert", content=json.dumps(payload))
+    response = await client.post("/api/chat/insert", content=json.dumps(payload), headers=JSON)
     assert response.status_code == 400, response.text
     error = response.json()
     assert error["success"] is False and error["error"].startswith("Invalid request body")
@@ -170,7 +172,7 @@ async def test_batch_items_get_the_same_verdicts(
     ]
     valid = VALID | {"app_id": app_id}
     response = await client.post(
-        "/api/chat/insert/batch", content=json.dumps({"items": [*items, valid]})
+        "/api/chat/insert/batch", content=json.dumps({"items": [*items, valid]}), headers=JSON
     )
     assert response.status_code == 200, response.text
     statuses = [r["status"] for r in response.json()["results"]]

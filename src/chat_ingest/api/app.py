@@ -20,13 +20,11 @@ from chat_ingest.db import migrate
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import DatabaseUnavailable
 from chat_ingest.log_setup import configure_logging
-from chat_ingest.runtime import insert_policy, open_database
-from chat_ingest.schemas import InsertRequest
+from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service.access import KeyRing
 from chat_ingest.service.group_commit import GroupCommitter
-from chat_ingest.service.insert import ItemResult, group_writer
+from chat_ingest.service.insert import group_writer
 from chat_ingest.service.keys import grants_from_environment
-from chat_ingest.service.records import InsertPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +38,19 @@ def key_ring(settings: Settings, database: Database) -> KeyRing:
     )
 
 
-def group_committer(
-    settings: Settings, database: Database, policy: InsertPolicy
-) -> GroupCommitter[InsertRequest, ItemResult]:
-    return GroupCommitter(
-        group_writer(database, policy),
-        max_group=settings.group_commit_max_records,
-        max_queue=settings.group_commit_max_queue,
-    )
-
-
 def rate_limiter(settings: Settings) -> RateLimiter | None:
     if settings.rate_limit is None:
         return None
     return RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+
+
+def auth_failure_limiter(settings: Settings) -> RateLimiter | None:
+    """Failed authentications per client address (``AUTH_FAILURE_LIMIT``), against guessing."""
+    if settings.auth_failure_limit is None:
+        return None
+    return RateLimiter(
+        settings.auth_failure_limit, settings.rate_limit_storage, key_prefix="chat_ingest_auth"
+    )
 
 
 def _log_start(settings: Settings) -> None:
@@ -69,6 +66,15 @@ def _log_start(settings: Settings) -> None:
             "version": __version__,
         },
     )
+
+
+def _warn_if_no_cursor_secret(settings: Settings) -> None:
+    if settings.cursor_secret is None:
+        log.warning(
+            "CURSOR_SECRET is not set: page cursors are signed with a key derived from the "
+            "database's backend and name, which anyone who knows them can reproduce; set "
+            "CURSOR_SECRET (the same value on every instance behind one load balancer)"
+        )
 
 
 async def _warn_if_open(keys: KeyRing) -> None:
@@ -94,18 +100,26 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 await migrate.upgrade(database.engine)
             app.state.settings = settings
             app.state.database = database
+            app.state.store = open_store(settings)
             app.state.insert_policy = insert_policy(settings)
-            app.state.group_commit = group_committer(settings, database, app.state.insert_policy)
+            app.state.group_commit = GroupCommitter(
+                group_writer(database, app.state.store),
+                max_group=settings.group_commit_max_records,
+                max_queue=settings.group_commit_max_queue,
+            )
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database)
             app.state.rate_limiter = rate_limiter(settings)
+            app.state.auth_failure_limiter = auth_failure_limiter(settings)
+            _warn_if_no_cursor_secret(settings)
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
             if getattr(app.state, "group_commit", None) is not None:
-                await app.state.group_commit.close()  # write what was accepted
-            if getattr(app.state, "rate_limiter", None) is not None:
-                app.state.rate_limiter.close()
+                await app.state.group_commit.close()  # write every record it accepted
+            for name in ("rate_limiter", "auth_failure_limiter"):
+                if getattr(app.state, name, None) is not None:
+                    getattr(app.state, name).close()
             await database.engine.dispose()  # close pooled connections properly (COM_QUIT)
             log.info("stopped; database connections closed")
 
@@ -124,7 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Write and read Dify-style chat records: conversations, messages, files.",
         lifespan=_lifespan(settings),
     )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+    )
     install_error_handlers(app)
     for module in (ops, insert, read):
         app.include_router(module.router)

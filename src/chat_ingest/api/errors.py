@@ -25,6 +25,7 @@ from chat_ingest.errors import (
     RecordTooLarge,
     ServiceBusy,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 
 RETRY_AFTER_SECONDS = "2"
@@ -37,6 +38,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
     OwnershipConflict: 409,
     IdempotencyConflict: 409,
     RecordTooLarge: 413,
+    UnsupportedMediaType: 415,
     DatabaseUnavailable: 503,
     ServiceBusy: 503,
 }

@@ -22,13 +22,19 @@ KEY_PREFIX = "chat_ingest_rate"
 class RateLimitExceeded(Exception):
     """The caller used up its budget; ``headers`` say when to come back."""
 
-    def __init__(self, headers: dict[str, str]) -> None:
-        super().__init__("Rate limit exceeded; retry after the number of seconds in Retry-After.")
+    def __init__(
+        self,
+        headers: dict[str, str],
+        message: str = "Rate limit exceeded; retry after the number of seconds in Retry-After.",
+    ) -> None:
+        super().__init__(message)
         self.headers = headers
 
 
 class RateLimiter:
-    def __init__(self, limit: str, storage_uri: str) -> None:
+    """A budget per identity (an API key, or ``ip:<address>``) in memory or Redis."""
+
+    def __init__(self, limit: str, storage_uri: str, key_prefix: str = KEY_PREFIX) -> None:
         self.item: RateLimitItem = parse(limit)
         self._redis_pool: ConnectionPool | None = None
         storage: Storage = MemoryStorage()
@@ -39,7 +45,7 @@ class RateLimiter:
             storage = RedisStorage(
                 f"async+{storage_uri}",
                 wrap_exceptions=True,
-                key_prefix=KEY_PREFIX,
+                key_prefix=key_prefix,
                 connection_pool=self._redis_pool,  # type: ignore[arg-type]  # the bridge takes it
             )
         self.strategy = SlidingWindowCounterRateLimiter(storage)
@@ -66,3 +72,24 @@ class RateLimiter:
         if not allowed:
             raise RateLimitExceeded(headers | {"Retry-After": str(reset)})
         return headers
+
+    async def check(self, identity: str) -> None:
+        """``RateLimitExceeded`` when ``identity``'s budget is spent; consumes nothing (for the
+        budget of failed authentications, spent by ``hit_quietly``)."""
+        try:
+            if await self.strategy.test(self.item, identity):
+                return
+            stats = await self.strategy.get_window_stats(self.item, identity)
+        except StorageError as exc:
+            log.warning("rate limit storage unavailable, request let through: %s", exc)
+            return
+        reset = str(max(1, math.ceil(stats.reset_time - time.time())))
+        message = "Too many failed authentications from this address; retry later."
+        raise RateLimitExceeded({"Retry-After": reset}, message)
+
+    async def hit_quietly(self, identity: str) -> None:
+        """Spend one unit of ``identity``'s budget without raising."""
+        try:
+            await self.strategy.hit(self.item, identity)
+        except StorageError as exc:
+            log.warning("rate limit storage unavailable: %s", exc)

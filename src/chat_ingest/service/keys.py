@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat_ingest import repository
 from chat_ingest.errors import InvalidInput, NotFound
 from chat_ingest.ids import new_id
+from chat_ingest.schemas import check_identifier
+from chat_ingest.stores import api_keys
 
 ALL_APPS = "*"
 KEY_PREFIX = "cik_"
@@ -57,13 +58,18 @@ def new_key() -> str:
 
 
 def checked_app_ids(app_ids: Iterable[str]) -> frozenset[str]:
-    """The scope of a key: 1..64-character app ids (or ``*``), at least one."""
+    """The scope of a key: app ids (or ``*``), at least one, each following the same rule as
+    an insert body's ``app_id`` (a scope ``"appA "`` would match ``appA`` on MySQL)."""
     scope = frozenset(app_ids)
     if not scope:
         raise InvalidInput("A key needs at least one app id (or * for every app).")
     for app_id in scope:
-        if not app_id.strip() or len(app_id) > MAX_APP_ID_LENGTH:
-            raise InvalidInput(f"Invalid app id {app_id!r}: 1 to 64 characters, not blank.")
+        try:
+            check_identifier(app_id)
+        except ValueError as exc:
+            raise InvalidInput(f"Invalid app id {app_id!r}: {exc}.") from None
+        if len(app_id) > MAX_APP_ID_LENGTH:
+            raise InvalidInput(f"Invalid app id {app_id!r}: at most 64 characters.")
     return scope
 
 
@@ -80,24 +86,24 @@ async def create_key(
         "name": name,
         "created_at": datetime.now(UTC),
     }
-    await repository.insert_api_key(connection, row)
+    await api_keys.insert_api_key(connection, row)
     return key_id, key
 
 
 async def list_keys(connection: AsyncConnection) -> list[KeyInfo]:
     return [
         KeyInfo(row.id, tuple(row.app_ids), row.name, row.created_at, row.revoked_at)
-        for row in await repository.all_api_keys(connection)
+        for row in await api_keys.all_api_keys(connection)
     ]
 
 
 async def revoke_key(connection: AsyncConnection, key_id: str) -> None:
-    if not await repository.revoke_api_key(connection, key_id, datetime.now(UTC)):
+    if not await api_keys.revoke_api_key(connection, key_id, datetime.now(UTC)):
         raise NotFound(f"No API key with id {key_id!r}.")
 
 
 async def load_keys(connection: AsyncConnection) -> StoredKeys:
-    rows = await repository.all_api_keys(connection)
+    rows = await api_keys.all_api_keys(connection)
     active = {
         row.key_hash: Grant(row.id, row.key_hash, frozenset(row.app_ids))
         for row in rows

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat_ingest import repository
 from chat_ingest.cursors import CursorSigner, InvalidCursor, Position
 from chat_ingest.errors import InvalidInput, NotFound
-from chat_ingest.repository import AnyRow
 from chat_ingest.service.access import Caller
+from chat_ingest.stores import sql
+from chat_ingest.stores.base import Store
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,13 @@ class Page:
     next_cursor: str | None
 
 
-async def get_conversation(connection: AsyncConnection, conversation_id: str) -> dict[str, Any]:
-    row = await repository.get_conversation(connection, conversation_id)
+async def get_conversation(
+    connection: AsyncConnection, store: Store, conversation_id: str
+) -> dict[str, Any]:
+    row = await store.get_conversation(connection, conversation_id)
     if row is None:
         raise NotFound("Conversation not found.")
-    return dict(row._mapping)
+    return row
 
 
 def _position(signer: CursorSigner, scope: str, cursor: str | None) -> tuple[Any, str] | None:
@@ -53,10 +55,10 @@ def _position(signer: CursorSigner, scope: str, cursor: str | None) -> tuple[Any
 
 
 def _page(
-    rows: Sequence[AnyRow], limit: int, signer: CursorSigner, scope: str, sort_column: str
+    rows: Sequence[dict[str, Any]], limit: int, signer: CursorSigner, scope: str, sort_column: str
 ) -> Page:
     """The first ``limit`` of ``rows`` (fetched as limit + 1 to learn whether more follow)."""
-    data = [dict(row._mapping) for row in rows[:limit]]
+    data = list(rows[:limit])
     has_more = len(rows) > limit
     next_cursor = None
     if has_more:
@@ -67,6 +69,7 @@ def _page(
 
 async def list_messages(
     connection: AsyncConnection,
+    store: Store,
     conversation_id: str,
     page: PageRequest,
     signer: CursorSigner,
@@ -76,18 +79,19 @@ async def list_messages(
     conversation is not found."""
     scope = orjson.dumps(["messages", conversation_id]).decode()
     after = _position(signer, scope, page.cursor)
-    conversation = await get_conversation(connection, conversation_id)
+    conversation = await get_conversation(connection, store, conversation_id)
     caller.require_visible(conversation["app_id"])
-    rows = await repository.list_messages(connection, conversation_id, after, page.limit + 1)
+    rows = await store.list_messages(connection, conversation_id, after, page.limit + 1)
     result = _page(rows, page.limit, signer, scope, "created_at")
-    files = await repository.files_of(connection, [message["id"] for message in result.data])
+    files = await store.files_of(connection, [message["id"] for message in result.data])
     for message in result.data:
-        message["files"] = [dict(file._mapping) for file in files.get(message["id"], [])]
+        message["files"] = files.get(message["id"], [])
     return result
 
 
 async def list_conversations(
     connection: AsyncConnection,
+    store: Store,
     app_id: str,
     user_id: str | None,
     page: PageRequest,
@@ -96,9 +100,9 @@ async def list_conversations(
     """An app's conversations (optionally one end user's), most recently updated first."""
     scope = orjson.dumps(["conversations", app_id, user_id]).decode()
     before = _position(signer, scope, page.cursor)
-    rows = await repository.list_conversations(connection, app_id, user_id, before, page.limit + 1)
+    rows = await store.list_conversations(connection, app_id, user_id, before, page.limit + 1)
     return _page(rows, page.limit, signer, scope, "updated_at")
 
 
 async def check_database(connection: AsyncConnection) -> None:
-    await repository.ping(connection)
+    await sql.ping(connection)

@@ -1,28 +1,21 @@
-"""Turning one validated request into the rows it stores.
+"""Planning one validated request: its ids, timestamp and usage, before any transaction.
 
-Everything here is pure: per-record rules that can reject a record (created_at range,
-price range, size) run before any SQL, so a rejected record never touches the database.
+Everything here is pure: per-record rules that can reject a record (created_at range, price
+range) run before any SQL, so a rejected record never touches the database. Ids are decided
+here, outside the retried unit of work, so that a retry writes the same ids: UUIDv7 message
+ids break ties between equal ``created_at`` in the order the records came.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-import orjson
-
-from chat_ingest import pricing, repository
+from chat_ingest import pricing
 from chat_ingest.db.engine import TimestampRange
-from chat_ingest.errors import InvalidInput, RecordTooLarge
+from chat_ingest.errors import InvalidInput
 from chat_ingest.ids import new_id
-from chat_ingest.schemas import MAX_PRICE, BelongsTo, InsertRequest, utc_timestamp
-
-CREATED_BY_ROLE = {
-    BelongsTo.user: "end_user",
-    BelongsTo.assistant: "assistant",
-    BelongsTo.system: "system",
-}
-STATEMENT_HEADROOM_BYTES = 64 * 1024  # column names, keywords and the other values
+from chat_ingest.schemas import MAX_PRICE, InsertRequest, utc_timestamp
+from chat_ingest.stores.base import PlannedRecord
 
 
 @dataclass(frozen=True)
@@ -37,75 +30,23 @@ class InsertPolicy:
     timestamps: TimestampRange
 
 
-@dataclass
-class Record:
-    """One request, planned: the ids it will use and the rows it would write."""
-
-    request: InsertRequest
-    conversation_id: str
-    conversation_id_given: bool
-    created_at: datetime
-    message: dict[str, Any]
-
-    @property
-    def owner(self) -> tuple[str, str]:
-        return (self.request.app_id, self.request.user_id)
-
-    @property
-    def key(self) -> tuple[str, str] | None:
-        """The idempotency key, when the caller gave one."""
-        client_message_id = self.request.client_message_id
-        return None if client_message_id is None else (self.conversation_id, client_message_id)
-
-    def same_content(self, query: str, answer: str) -> bool:
-        return (self.request.query, self.request.answer) == (query, answer)
-
-    def conversation_row(self, dialogue_count: int, updated_at: datetime) -> dict[str, Any]:
-        """The conversation this record starts, already counting its messages."""
-        name = self.request.conversation_name
-        if name is None:
-            name = f"Conversation {self.created_at:%Y%m%d_%H%M%S}"
-        return {
-            "id": self.conversation_id,
-            "app_id": self.request.app_id,
-            "name": name,
-            "status": "normal",
-            "inputs": self.request.inputs,
-            "from_end_user_id": self.request.user_id,
-            "from_source": "api",
-            "dialogue_count": dialogue_count,
-            "created_at": self.created_at,
-            "updated_at": updated_at,
-        }
-
-    def file_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": new_id(),
-                "message_id": self.message["id"],
-                "type": file.type.value,
-                "transfer_method": file.transfer_method.value,
-                "url": file.url,
-                "belongs_to": file.belongs_to.value,
-                "upload_file_id": file.upload_file_id,
-                "created_by_role": CREATED_BY_ROLE[file.belongs_to],
-                "created_by": self.request.user_id,
-                "created_at": self.created_at,
-            }
-            for file in self.request.files
-        ]
-
-
-def plan_record(
-    request: InsertRequest, policy: InsertPolicy, max_statement_bytes: int | None
-) -> Record:
-    """Plan ``request``'s rows; raise a domain error if this record cannot be stored."""
+def plan_record(request: InsertRequest, policy: InsertPolicy) -> PlannedRecord:
+    """Plan ``request``; raise a domain error if this record cannot be stored."""
     created_at = _created_at(request, policy.timestamps)
-    conversation_id = request.conversation_id or new_id()
-    message = _message_row(request, conversation_id, created_at, policy)
-    _check_fits(message, max_statement_bytes)
-    return Record(
-        request, conversation_id, request.conversation_id is not None, created_at, message
+    message_tokens, answer_tokens, total_price = _usage(request, policy)
+    return PlannedRecord(
+        request=request,
+        conversation_id=request.conversation_id or new_id(),
+        conversation_id_given=request.conversation_id is not None,
+        message_id=request.message_id or new_id(),
+        message_id_given=request.message_id is not None,
+        created_at=created_at,
+        model_provider=request.model_provider or policy.default_model_provider,
+        model_id=request.model_id or policy.default_model_id,
+        message_tokens=message_tokens,
+        answer_tokens=answer_tokens,
+        total_price=total_price,
+        currency=request.currency or policy.currency,
     )
 
 
@@ -138,53 +79,3 @@ def _usage(request: InsertRequest, policy: InsertPolicy) -> tuple[int, int, Deci
             detail=[{"loc": ["body", "total_price"], "msg": "out of range", "type": "value_error"}],
         )
     return message_tokens, answer_tokens, total_price
-
-
-def _message_row(
-    request: InsertRequest, conversation_id: str, created_at: datetime, policy: InsertPolicy
-) -> dict[str, Any]:
-    message_tokens, answer_tokens, total_price = _usage(request, policy)
-    return {
-        "id": new_id(),
-        "conversation_id": conversation_id,
-        "app_id": request.app_id,
-        "model_provider": request.model_provider or policy.default_model_provider,
-        "model_id": request.model_id or policy.default_model_id,
-        "inputs": request.inputs,
-        "query": request.query,
-        "message": {"content": request.query},
-        "message_tokens": message_tokens,
-        "answer": request.answer,
-        "answer_tokens": answer_tokens,
-        "provider_response_latency": request.latency,
-        "total_price": total_price,
-        "currency": request.currency or policy.currency,
-        "status": "normal",
-        "error": None,
-        "message_metadata": request.metadata,
-        "client_message_id": request.client_message_id,
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
-
-
-def _check_fits(message: dict[str, Any], max_statement_bytes: int | None) -> None:
-    """Refuse, as too large, a message the database would drop the connection over.
-
-    The exact size costs an encode per value, so it is only worked out for the rare message
-    whose cheap upper bound (8 bytes a character: 4 in UTF-8, doubled by escaping) is close."""
-    if max_statement_bytes is None:
-        return
-    characters = len(message["query"]) * 2 + len(message["answer"])  # query is also in message
-    documents = len(orjson.dumps(message["inputs"])) + len(
-        orjson.dumps(message["message_metadata"])
-    )
-    if 8 * characters + 2 * documents + 2 * STATEMENT_HEADROOM_BYTES < max_statement_bytes:
-        return
-    size = repository.mysql_literal_bytes(message) + STATEMENT_HEADROOM_BYTES
-    if size > max_statement_bytes:
-        raise RecordTooLarge(
-            "The record is too large for this database: its statement would be about "
-            f"{size} bytes, over the server's max_allowed_packet of {max_statement_bytes}.",
-            detail={"statement_bytes": size, "max_allowed_packet": max_statement_bytes},
-        )

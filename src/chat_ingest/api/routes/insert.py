@@ -6,7 +6,6 @@ rather than through FastAPI's body parameter, so that every malformed body, howe
 item is judged on its own.
 """
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,8 +15,11 @@ from chat_ingest.api.deps import (
     CallerDep,
     DatabaseDep,
     GroupCommitDep,
+    InsertCountDep,
     InsertPolicyDep,
+    JsonBodyDep,
     SettingsDep,
+    StoreDep,
     note_app_id,
 )
 from chat_ingest.api.errors import STATUS_OF
@@ -44,14 +46,19 @@ router = APIRouter(prefix="/api/chat", tags=["insert"])
     responses=ERROR_RESPONSES,
     openapi_extra=json_body(InsertRequest),
 )
-async def insert(request: Request, caller: CallerDep, group_commit: GroupCommitDep) -> Any:
-    with metrics.observing_insert():
-        payload = parse_insert(await request.body())
-        note_app_id(request, payload.app_id)
-        caller.require_app(payload.app_id)
-        outcome = await group_commit.submit(payload)  # shares a transaction with its neighbours
-        if not isinstance(outcome, InsertOutcome):
-            raise outcome
+async def insert(
+    count: InsertCountDep,
+    request: Request,
+    caller: CallerDep,
+    body: JsonBodyDep,
+    group_commit: GroupCommitDep,
+    policy: InsertPolicyDep,
+) -> Any:
+    payload = parse_insert(body)
+    note_app_id(request, payload.app_id)
+    caller.require_app(payload.app_id)
+    outcome = await insert_service.insert_one(group_commit, payload, policy)
+    count.settle(succeeded=1, failed=0)
     metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
         conversation_id=outcome.conversation_id,
@@ -69,17 +76,19 @@ async def insert(request: Request, caller: CallerDep, group_commit: GroupCommitD
     openapi_extra=json_body(BatchRequest),
 )
 async def insert_batch(
-    request: Request,
+    count: InsertCountDep,
     caller: CallerDep,
+    body: JsonBodyDep,
     database: DatabaseDep,
+    store: StoreDep,
     policy: InsertPolicyDep,
     settings: SettingsDep,
 ) -> Any:
-    items = parse_batch(await request.body(), settings.max_batch_items)
-    started = time.perf_counter()
-    results = await insert_service.store_items(database, items, policy, caller)
+    items = parse_batch(body, settings.max_batch_items)
+    count.expect(len(items))
+    results = await insert_service.store_items(database, store, items, policy, caller)
     result = batch_result(results)
-    metrics.count_batch(result.inserted + result.duplicates, result.failed, started)
+    count.settle(succeeded=result.inserted + result.duplicates, failed=result.failed)
     metrics.active_conversations.touch(
         *(item.conversation_id for item in result.results if item.conversation_id is not None)
     )

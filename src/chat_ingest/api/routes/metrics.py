@@ -13,6 +13,7 @@ router = APIRouter(tags=["ops"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
+@router.head("/metrics", include_in_schema=False)
 async def prometheus_metrics() -> Response:
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)

@@ -23,6 +23,7 @@ async def health() -> HealthOut:
     summary="Readiness: 200 when the database answers SELECT 1",
     responses={503: ERROR_RESPONSES[503]},
 )
+@router.head("/ready", include_in_schema=False)
 async def ready(database: DatabaseDep) -> ReadyOut:
     await database.run(read_service.check_database, retry=False)
     return ReadyOut(status="ready", database="ok")

@@ -8,11 +8,18 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AfterValidator
 
-from chat_ingest.api.deps import CallerDep, CursorSignerDep, DatabaseDep, note_app_id
+from chat_ingest.api.deps import CallerDep, CursorSignerDep, DatabaseDep, StoreDep, note_app_id
 from chat_ingest.api.openapi import error_responses
 from chat_ingest.errors import NotFound
-from chat_ingest.schemas import CONVERSATION_ID_PATTERN, ConversationOut, MessageOut, Page
+from chat_ingest.schemas import (
+    CONVERSATION_ID_PATTERN,
+    ConversationOut,
+    MessageOut,
+    Page,
+    check_identifier,
+)
 from chat_ingest.service import read as read_service
 from chat_ingest.service.read import PageRequest
 
@@ -20,13 +27,22 @@ router = APIRouter(prefix="/api/chat", tags=["read"])
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 READ_ERRORS = error_responses(400, 401, 404, 429, 503)
 
+
+def _optional_identifier(value: str | None) -> str | None:
+    return None if value is None else check_identifier(value)
+
+
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 Cursor = Annotated[
     str | None,
     Query(max_length=512, description="The previous page's `next_cursor`, unchanged."),
 ]
-AppId = Annotated[str, Query(min_length=1, max_length=64)]
-UserId = Annotated[str | None, Query(min_length=1, max_length=64)]
+# The same rule as in insert bodies: "appA " must not pass a key scoped to appA and then match
+# appA's rows under MySQL's PAD SPACE collation; a NUL must not reach PostgreSQL.
+AppId = Annotated[str, Query(min_length=1, max_length=64), AfterValidator(check_identifier)]
+UserId = Annotated[
+    str | None, Query(min_length=1, max_length=64), AfterValidator(_optional_identifier)
+]
 
 
 def _known_shape(conversation_id: str) -> str:
@@ -46,6 +62,7 @@ async def list_conversations(
     request: Request,
     caller: CallerDep,
     database: DatabaseDep,
+    store: StoreDep,
     signer: CursorSignerDep,
     app_id: AppId,
     user_id: UserId = None,
@@ -57,7 +74,7 @@ async def list_conversations(
     page = PageRequest(limit, cursor)
     return await database.run(
         lambda connection: read_service.list_conversations(
-            connection, app_id, user_id, page, signer
+            connection, store, app_id, user_id, page, signer
         )
     )
 
@@ -69,11 +86,15 @@ async def list_conversations(
     responses=READ_ERRORS,
 )
 async def get_conversation(
-    conversation_id: str, request: Request, caller: CallerDep, database: DatabaseDep
+    conversation_id: str,
+    request: Request,
+    caller: CallerDep,
+    database: DatabaseDep,
+    store: StoreDep,
 ) -> Any:
     conversation_id = _known_shape(conversation_id)
     conversation = await database.run(
-        lambda connection: read_service.get_conversation(connection, conversation_id)
+        lambda connection: read_service.get_conversation(connection, store, conversation_id)
     )
     caller.require_visible(conversation["app_id"])
     note_app_id(request, conversation["app_id"])
@@ -90,6 +111,7 @@ async def list_messages(
     conversation_id: str,
     caller: CallerDep,
     database: DatabaseDep,
+    store: StoreDep,
     signer: CursorSignerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -98,6 +120,6 @@ async def list_messages(
     page = PageRequest(limit, cursor)
     return await database.run(
         lambda connection: read_service.list_messages(
-            connection, conversation_id, page, signer, caller
+            connection, store, conversation_id, page, signer, caller
         )
     )

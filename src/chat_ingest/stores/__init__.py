@@ -1,0 +1,1 @@
+"""Table layouts behind one seam (``base.Store``), with the pure planning of a batch."""

@@ -1,0 +1,84 @@
+"""SQL building blocks any table layout needs: chunked IN lists, ``GREATEST`` on every
+backend, and the one per-backend spelling of "insert, ignoring duplicates".
+
+Writes take whole lists of rows and go out as executemany calls: the MySQL drivers rewrite
+them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
+same on PostgreSQL and SQLite, so a batch costs a few round trips, not one per row, and each
+statement is compiled once and cached.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Row, Table
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import DateTime
+
+AnyRow = Row[*tuple[Any, ...]]
+MAX_IN_LIST = 1000  # ids per IN (...) list
+
+
+class greatest(GenericFunction[datetime]):  # noqa: N801 - SQL function names are lower case
+    """``GREATEST(a, b)``; SQLite spells it ``MAX(a, b)``."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
+    return f"MAX({compiler.process(element.clauses, **kw)})"
+
+
+def chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def insert_ignoring_duplicates(
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert ``rows``, skipping those that hit a unique key; return how many were inserted.
+
+    The one place where "insert unless it exists" is spelled per backend. Never
+    ``INSERT IGNORE``: it would also turn truncation and bad ENUM values into warnings.
+    On MySQL the ``id = id`` no-op takes the existing row's lock, and the engine's connections
+    count it as 0 affected rows (see ``db.engine``); elsewhere RETURNING lists what was new.
+    """
+    if not rows:
+        return 0
+    statement = _insert_ignoring_duplicates(connection.dialect.name, table)
+    result = await connection.execute(statement, list(rows))
+    if connection.dialect.name in ("mysql", "mariadb"):
+        return int(result.rowcount)
+    return len(result.all())
+
+
+@cache
+def _insert_ignoring_duplicates(dialect: str, table: Table) -> Executable:
+    """Built once per backend and table (the hot path should not rebuild it per request)."""
+    statement: Executable
+    if dialect in ("mysql", "mariadb"):
+        statement = mysql.insert(table).on_duplicate_key_update(id=table.c.id)
+    elif dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return statement
+
+
+async def insert_rows(
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    if rows:
+        await connection.execute(table.insert(), list(rows))
+
+
+async def ping(connection: AsyncConnection) -> None:
+    await connection.exec_driver_sql("SELECT 1")
