@@ -23,8 +23,10 @@ from chat_ingest.log_setup import configure_logging
 from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service.access import KeyRing
 from chat_ingest.service.group_commit import GroupCommitter
-from chat_ingest.service.insert import group_writer
+from chat_ingest.service.insert import SingleInserts, group_writer
 from chat_ingest.service.keys import grants_from_environment
+from chat_ingest.service.records import InsertPolicy
+from chat_ingest.stores.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,18 @@ def key_ring(settings: Settings, database: Database) -> KeyRing:
         auth_enabled=settings.auth_enabled,
         ttl=settings.api_key_cache_ttl,
     )
+
+
+def single_inserts(
+    settings: Settings, database: Database, store: Store, policy: InsertPolicy
+) -> SingleInserts:
+    """Single inserts through group commit (see ``service/group_commit.py``)."""
+    committer = GroupCommitter(
+        group_writer(database, store),
+        max_group=settings.group_commit_max_records,
+        max_queue=settings.group_commit_max_queue,
+    )
+    return SingleInserts(committer, policy)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -102,10 +116,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.database = database
             app.state.store = open_store(settings)
             app.state.insert_policy = insert_policy(settings)
-            app.state.group_commit = GroupCommitter(
-                group_writer(database, app.state.store),
-                max_group=settings.group_commit_max_records,
-                max_queue=settings.group_commit_max_queue,
+            app.state.single_inserts = single_inserts(
+                settings, database, app.state.store, app.state.insert_policy
             )
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database)
@@ -115,8 +127,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
-            if getattr(app.state, "group_commit", None) is not None:
-                await app.state.group_commit.close()  # write every record it accepted
+            if getattr(app.state, "single_inserts", None) is not None:
+                await app.state.single_inserts.close()  # write every record it accepted
             for name in ("rate_limiter", "auth_failure_limiter"):
                 if getattr(app.state, name, None) is not None:
                     getattr(app.state, name).close()
@@ -144,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_timeout=settings.body_timeout,
     )
     install_error_handlers(app)
-    for module in (ops, insert, read):
+    for module in (insert, ops, read):  # the busiest route first: routes are tried in order
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics_route.router)

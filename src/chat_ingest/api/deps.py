@@ -16,7 +16,7 @@ from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import Unauthenticated, UnsupportedMediaType
 from chat_ingest.service.access import Caller, KeyRing
-from chat_ingest.service.insert import InsertCommitter
+from chat_ingest.service.insert import SingleInserts
 from chat_ingest.service.records import InsertPolicy
 from chat_ingest.stores.base import Store
 
@@ -33,9 +33,9 @@ async def get_store(request: Request) -> Store:
     return store
 
 
-async def get_group_commit(request: Request) -> InsertCommitter:
-    committer: InsertCommitter = request.app.state.group_commit
-    return committer
+async def get_single_inserts(request: Request) -> SingleInserts:
+    inserts: SingleInserts = request.app.state.single_inserts
+    return inserts
 
 
 async def get_insert_policy(request: Request) -> InsertPolicy:
@@ -126,7 +126,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
-GroupCommitDep = Annotated[InsertCommitter, Depends(get_group_commit)]
+SingleInsertsDep = Annotated[SingleInserts, Depends(get_single_inserts)]
 CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 InsertCountDep = Annotated[metrics.InsertCount, Depends(count_inserts, scope="function")]

@@ -49,8 +49,8 @@ __all__ = [
     "InsertCommitter",
     "InsertOutcome",
     "ItemResult",
+    "SingleInserts",
     "group_writer",
-    "insert_one",
     "store_items",
     "store_requests",
     "write_records",
@@ -93,14 +93,24 @@ def group_writer(
     return write_group
 
 
-async def insert_one(
-    committer: InsertCommitter, request: InsertRequest, policy: InsertPolicy
-) -> InsertOutcome:
-    """Store one record in the next group its committer writes; its failure is raised."""
-    result = await committer.submit(plan_record(request, policy))
-    if isinstance(result, ChatIngestError):
-        raise result
-    return result
+class SingleInserts:
+    """``POST /api/chat/insert``'s records: each is planned (ids included) and queued for the
+    next group its committer writes; the caller gets that record's own result."""
+
+    def __init__(self, committer: InsertCommitter, policy: InsertPolicy) -> None:
+        self.committer = committer
+        self.policy = policy
+
+    async def insert(self, request: InsertRequest) -> InsertOutcome:
+        """Store one record; its failure is raised."""
+        result = await self.committer.submit(plan_record(request, self.policy))
+        if isinstance(result, ChatIngestError):
+            raise result
+        return result
+
+    async def close(self) -> None:
+        """Refuse new records; return once every accepted one is written."""
+        await self.committer.close()
 
 
 async def store_requests(

@@ -14,11 +14,11 @@ from chat_ingest import metrics
 from chat_ingest.api.deps import (
     CallerDep,
     DatabaseDep,
-    GroupCommitDep,
     InsertCountDep,
     InsertPolicyDep,
     JsonBodyDep,
     SettingsDep,
+    SingleInsertsDep,
     StoreDep,
     note_app_id,
 )
@@ -51,13 +51,12 @@ async def insert(
     request: Request,
     caller: CallerDep,
     body: JsonBodyDep,
-    group_commit: GroupCommitDep,
-    policy: InsertPolicyDep,
+    inserts: SingleInsertsDep,
 ) -> Any:
     payload = parse_insert(body)
     note_app_id(request, payload.app_id)
     caller.require_app(payload.app_id)
-    outcome = await insert_service.insert_one(group_commit, payload, policy)
+    outcome = await inserts.insert(payload)  # in a transaction shared with its neighbours
     count.settle(succeeded=1, failed=0)
     metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
