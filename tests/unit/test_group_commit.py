@@ -111,3 +111,30 @@ async def test_close_writes_everything_accepted_then_refuses() -> None:
     assert [task.result() for task in accepted] == [0, 2, 4, 6, 8]
     with pytest.raises(ServiceBusy):
         await committer.submit(9)
+
+
+async def test_a_write_that_answers_wrongly_fails_its_group_and_the_committer_goes_on() -> None:
+    calls = 0
+
+    async def short_by_one(items: Sequence[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return [2 * item for item in items][: -1 if calls == 1 else None]
+
+    committer = GroupCommitter(short_by_one, max_group=100, max_queue=100)
+    results = await asyncio.gather(*(committer.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert await committer.submit(5) == 10
+    await committer.close()
+
+
+async def test_a_cancelled_committer_leaves_no_submitter_waiting() -> None:
+    writer = Writer(delay=10)
+    committer = GroupCommitter(writer, max_group=1, max_queue=100)
+    submitted = [asyncio.create_task(committer.submit(i)) for i in range(3)]
+    await asyncio.sleep(0.01)
+    assert committer._task is not None
+    committer._task.cancel()
+    done, _ = await asyncio.wait(submitted, timeout=1)
+    assert done == set(submitted)
+    assert all(task.cancelled() for task in submitted)

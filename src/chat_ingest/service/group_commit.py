@@ -98,7 +98,16 @@ class GroupCommitter(Generic[Item, Result]):
                 await self._wake.wait()
                 continue
             group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
-            await self._commit(group)
+            try:
+                await self._commit(group)
+            except Exception as exc:  # a bug, not a database answer: fail this group, go on
+                log.exception("group commit failed unexpectedly")
+                for waiting in group:
+                    waiting.settle(exc)
+            except BaseException:  # cancelled (the loop is closing): nobody must wait forever
+                for waiting in [*group, *self._queue]:
+                    waiting.future.cancel()
+                raise
 
     async def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
         try:
@@ -119,5 +128,7 @@ class GroupCommitter(Generic[Item, Result]):
             await self._commit(group[:middle])
             await self._commit(group[middle:])
         else:
+            if len(results) != len(group):
+                raise RuntimeError(f"{len(results)} results for a group of {len(group)} records")
             for waiting, result in zip(group, results, strict=True):
                 waiting.settle(result)
