@@ -112,7 +112,10 @@ class Instance:
             return await write(records)
 
         self.committer: InsertCommitter = GroupCommitter(
-            counted, max_group=limits.get("max_group", 100), max_queue=limits.get("max_queue", 100)
+            counted,
+            max_group=limits.get("max_group", 100),
+            max_queue=limits.get("max_queue", 100),
+            time_budget=settings.db_timeout,
         )
 
     def submit(self, body: dict[str, Any]) -> Awaitable[ItemResult]:

@@ -32,7 +32,7 @@ class Writer:
 
 async def test_a_lone_item_is_written_at_once() -> None:
     writer = Writer()
-    committer = GroupCommitter(writer, max_group=10, max_queue=10)
+    committer = GroupCommitter(writer, max_group=10, max_queue=10, time_budget=10)
     started = asyncio.get_running_loop().time()
     assert await committer.submit(1) == 2
     assert asyncio.get_running_loop().time() - started < 0.05
@@ -42,7 +42,7 @@ async def test_a_lone_item_is_written_at_once() -> None:
 
 async def test_items_arriving_while_a_group_is_written_form_the_next_group() -> None:
     writer = Writer(delay=0.05)
-    committer = GroupCommitter(writer, max_group=100, max_queue=100)
+    committer = GroupCommitter(writer, max_group=100, max_queue=100, time_budget=10)
     first = asyncio.create_task(committer.submit(0))
     await asyncio.sleep(0.01)  # the first group (of one) is now in flight
     rest = await asyncio.gather(*(committer.submit(i) for i in range(1, 8)))
@@ -54,7 +54,7 @@ async def test_items_arriving_while_a_group_is_written_form_the_next_group() -> 
 
 async def test_groups_are_bounded_and_keep_arrival_order() -> None:
     writer = Writer(delay=0.01)
-    committer = GroupCommitter(writer, max_group=3, max_queue=100)
+    committer = GroupCommitter(writer, max_group=3, max_queue=100, time_budget=10)
     assert await asyncio.gather(*(committer.submit(i) for i in range(8))) == [
         2 * i for i in range(8)
     ]
@@ -64,7 +64,7 @@ async def test_groups_are_bounded_and_keep_arrival_order() -> None:
 
 async def test_a_refused_item_fails_alone_and_the_others_are_written() -> None:
     writer = Writer(refused=frozenset({5}))
-    committer = GroupCommitter(writer, max_group=100, max_queue=100)
+    committer = GroupCommitter(writer, max_group=100, max_queue=100, time_budget=10)
     results = await asyncio.gather(*(committer.submit(i) for i in range(8)), return_exceptions=True)
     assert [r for r in results if isinstance(r, Exception)] == [results[5]]
     assert isinstance(results[5], ValueError)
@@ -80,7 +80,7 @@ async def test_database_unavailable_is_every_items_answer_without_splitting() ->
         calls.append(list(items))
         raise DatabaseUnavailable("down")
 
-    committer = GroupCommitter(unavailable, max_group=100, max_queue=100)
+    committer = GroupCommitter(unavailable, max_group=100, max_queue=100, time_budget=10)
     results = await asyncio.gather(*(committer.submit(i) for i in range(4)), return_exceptions=True)
     assert all(isinstance(r, DatabaseUnavailable) for r in results)
     assert calls == [[0, 1, 2, 3]]
@@ -89,7 +89,7 @@ async def test_database_unavailable_is_every_items_answer_without_splitting() ->
 
 async def test_a_full_queue_refuses_at_once() -> None:
     writer = Writer(delay=0.05)
-    committer = GroupCommitter(writer, max_group=2, max_queue=3)
+    committer = GroupCommitter(writer, max_group=2, max_queue=3, time_budget=10)
     in_flight = asyncio.create_task(committer.submit(0))
     await asyncio.sleep(0.01)
     queued = [asyncio.create_task(committer.submit(i)) for i in (1, 2, 3)]
@@ -103,7 +103,7 @@ async def test_a_full_queue_refuses_at_once() -> None:
 
 async def test_close_writes_everything_accepted_then_refuses() -> None:
     writer = Writer(delay=0.02)
-    committer = GroupCommitter(writer, max_group=2, max_queue=100)
+    committer = GroupCommitter(writer, max_group=2, max_queue=100, time_budget=10)
     accepted = [asyncio.create_task(committer.submit(i)) for i in range(5)]
     await asyncio.sleep(0)
     await committer.close()
@@ -121,7 +121,7 @@ async def test_a_write_that_answers_wrongly_fails_its_group_and_the_committer_go
         calls += 1
         return [2 * item for item in items][: -1 if calls == 1 else None]
 
-    committer = GroupCommitter(short_by_one, max_group=100, max_queue=100)
+    committer = GroupCommitter(short_by_one, max_group=100, max_queue=100, time_budget=10)
     results = await asyncio.gather(*(committer.submit(i) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
     assert await committer.submit(5) == 10
@@ -130,7 +130,7 @@ async def test_a_write_that_answers_wrongly_fails_its_group_and_the_committer_go
 
 async def test_a_cancelled_committer_leaves_no_submitter_waiting() -> None:
     writer = Writer(delay=10)
-    committer = GroupCommitter(writer, max_group=1, max_queue=100)
+    committer = GroupCommitter(writer, max_group=1, max_queue=100, time_budget=10)
     submitted = [asyncio.create_task(committer.submit(i)) for i in range(3)]
     await asyncio.sleep(0.01)
     assert committer._task is not None
@@ -138,3 +138,18 @@ async def test_a_cancelled_committer_leaves_no_submitter_waiting() -> None:
     done, _ = await asyncio.wait(submitted, timeout=1)
     assert done == set(submitted)
     assert all(task.cancelled() for task in submitted)
+
+
+async def test_no_record_waits_past_its_time_budget() -> None:
+    """A slow first group is cut off at its record's deadline; records queued behind it that
+    are out of time by then are answered without being written."""
+    writer = Writer(delay=10)
+    committer = GroupCommitter(writer, max_group=1, max_queue=100, time_budget=0.2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.gather(*(committer.submit(i) for i in range(3)), return_exceptions=True)
+    assert loop.time() - started < 0.4
+    assert all(isinstance(r, DatabaseUnavailable) for r in results)
+    assert writer.groups == [[0]]  # the others were never sent to the database
+    assert writer.written == []
+    await committer.close()

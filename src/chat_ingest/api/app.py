@@ -48,6 +48,7 @@ def single_inserts(
         group_writer(database, store),
         max_group=settings.group_commit_max_records,
         max_queue=settings.group_commit_max_queue,
+        time_budget=settings.db_timeout,
     )
     return SingleInserts(committer, policy)
 

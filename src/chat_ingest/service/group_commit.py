@@ -18,8 +18,11 @@ Each submitter gets its own record's result, as if it had been written alone:
   record's answer: none of them could have been written alone either.
 
 The queue is bounded: past ``max_queue`` waiting records a submission is refused at once
-(``ServiceBusy``, a 503 with ``Retry-After``) instead of waiting without limit. ``close``
-refuses new records and returns once everything accepted has been written.
+(``ServiceBusy``, a 503 with ``Retry-After``) instead of waiting without limit. Each record has
+``time_budget`` seconds (``DB_TIMEOUT``) from submission, queueing and writing included: a
+group's write is cut off at its oldest record's deadline, and a record still queued at its
+deadline is answered ``DatabaseUnavailable`` without being written. ``close`` refuses new
+records and returns once everything accepted has been written.
 """
 
 import asyncio
@@ -34,14 +37,16 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 log = logging.getLogger(__name__)
 
+_OUT_OF_TIME = "The database did not answer in time; retry later."
 WriteGroup = Callable[[Sequence[Item]], Awaitable[Sequence[Result]]]
 
 
 class _Waiting(Generic[Item, Result]):
-    __slots__ = ("future", "item")
+    __slots__ = ("deadline", "future", "item")
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, deadline: float) -> None:
         self.item = item
+        self.deadline = deadline
         self.future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
 
     def settle(self, result: Result | BaseException) -> None:
@@ -57,13 +62,19 @@ class GroupCommitter(Generic[Item, Result]):
     """Writes submitted items in shared transactions; see the module's docstring."""
 
     def __init__(
-        self, write_group: WriteGroup[Item, Result], *, max_group: int, max_queue: int
+        self,
+        write_group: WriteGroup[Item, Result],
+        *,
+        max_group: int,
+        max_queue: int,
+        time_budget: float,
     ) -> None:
-        if max_group < 1 or max_queue < 1:
-            raise ValueError("max_group and max_queue must be at least 1")
+        if max_group < 1 or max_queue < 1 or time_budget <= 0:
+            raise ValueError("max_group, max_queue and time_budget must be positive")
         self._write_group = write_group
         self.max_group = max_group
         self.max_queue = max_queue
+        self.time_budget = time_budget
         self._queue: deque[_Waiting[Item, Result]] = deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -77,7 +88,8 @@ class GroupCommitter(Generic[Item, Result]):
             raise ServiceBusy("Too many records are waiting to be written; retry later.")
         if self._task is None:
             self._task = asyncio.create_task(self._commit_forever(), name="group-commit")
-        waiting: _Waiting[Item, Result] = _Waiting(item)
+        deadline = asyncio.get_running_loop().time() + self.time_budget
+        waiting: _Waiting[Item, Result] = _Waiting(item, deadline)
         self._queue.append(waiting)
         self._wake.set()
         return await waiting.future
@@ -97,7 +109,7 @@ class GroupCommitter(Generic[Item, Result]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
+            group = self._next_group()
             try:
                 await self._commit(group)
             except Exception as exc:  # a bug, not a database answer: fail this group, go on
@@ -109,9 +121,29 @@ class GroupCommitter(Generic[Item, Result]):
                     waiting.future.cancel()
                 raise
 
+    def _next_group(self) -> list[_Waiting[Item, Result]]:
+        """Up to ``max_group`` queued records, oldest first; those that waited past their
+        deadline are answered 503 instead (they were never written)."""
+        now = asyncio.get_running_loop().time()
+        group: list[_Waiting[Item, Result]] = []
+        while self._queue and len(group) < self.max_group:
+            waiting = self._queue.popleft()
+            if waiting.deadline > now:
+                group.append(waiting)
+            else:
+                waiting.settle(DatabaseUnavailable(_OUT_OF_TIME))
+        return group
+
     async def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
+        if not group:
+            return
+        remaining = min(waiting.deadline for waiting in group) - asyncio.get_running_loop().time()
         try:
-            results = await self._write_group([waiting.item for waiting in group])
+            async with asyncio.timeout(remaining):  # no record waits past its own budget
+                results = await self._write_group([waiting.item for waiting in group])
+        except TimeoutError:
+            for waiting in group:
+                waiting.settle(DatabaseUnavailable(_OUT_OF_TIME))
         except DatabaseUnavailable as exc:
             for waiting in group:
                 waiting.settle(exc)
