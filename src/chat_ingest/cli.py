@@ -1,6 +1,7 @@
 """The ``chat-ingest`` command line. Every command reads the same settings as the service."""
 
 import asyncio
+import logging
 import os
 import socket
 import sys
@@ -25,20 +26,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.config import ConfigurationError, Settings, load_settings
 from chat_ingest.db import migrate
 from chat_ingest.db.engine import create_engine
-from chat_ingest.db.unit_of_work import Database
+from chat_ingest.db.unit_of_work import Database, describe
 from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
 from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service import keys as keys_service
-from chat_ingest.sinks import DatabaseSink, HttpSink, SinkError
+from chat_ingest.sinks import BatchLimits, DatabaseSink, HttpSink, SinkError
 
 T = TypeVar("T")
 app = typer.Typer(help="chat-ingest: store and read Dify-style chat records.", no_args_is_help=True)
@@ -58,6 +60,39 @@ def _settings() -> Settings:
     return settings
 
 
+def _database_refused(settings: Settings, exc: DBAPIError) -> str:
+    """One line for a database that answered but cannot be used (wrong password, unknown
+    database, read-only, ...); the URL is shown without its password."""
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"cannot use the database {url}: {describe(exc)}"
+
+
+def _reason(settings: Settings, exc: BaseException, default: str) -> str:
+    """The database's own reason when ``exc`` was caused by one (a read-only server says
+    so), else ``default``."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, DBAPIError):
+        cause = cause.__cause__
+    return _database_refused(settings, cause) if cause is not None else default
+
+
+@contextmanager
+def _one_line_errors(settings: Settings, prefix: str = "") -> Iterator[None]:
+    """A database that cannot be reached or used is one line on stderr and exit 1, never a
+    traceback."""
+    try:
+        yield
+    except ChatIngestError as exc:
+        typer.echo(f"chat-ingest: {prefix}{exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except DBAPIError as exc:
+        typer.echo(f"chat-ingest: {prefix}{_database_refused(settings, exc)}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # nothing listening, no route to the host
+        typer.echo(f"chat-ingest: {prefix}cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
     """Run ``action(engine)``; a database that cannot be reached is one line and exit 1."""
 
@@ -68,20 +103,8 @@ def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    try:
+    with _one_line_errors(settings):
         return asyncio.run(run())
-    except ChatIngestError as exc:
-        typer.echo(f"chat-ingest: {exc.message}", err=True)
-        raise typer.Exit(1) from None
-    except (DBAPIError, OSError) as exc:  # wrong password, unknown database, nothing listening
-        reason = (exc.orig if isinstance(exc, DBAPIError) else None) or exc
-        typer.echo(f"chat-ingest: cannot use the database: {_one_line(reason)}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _one_line(error: BaseException) -> str:
-    """The driver's own sentence (it names the user or database, never the password)."""
-    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
 
 
 def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -132,8 +155,9 @@ def serve(
     settings = _settings()
     host, port = host or settings.api_host, port or settings.api_port
     _check_bindable(host, port)
-    if settings.auto_migrate:  # here, so that an unreachable database is one clear line
-        _with_engine(settings, migrate.upgrade)
+    # Here, so that a database that cannot be used is one clear line. Without AUTO_MIGRATE a
+    # database that is only down starts the service anyway (it answers 503 until it is back).
+    _with_engine(settings, migrate.upgrade if settings.auto_migrate else migrate.probe)
     workers = workers or settings.workers
     if workers > 1 and settings.metrics_enabled:
         _prepare_multiprocess_metrics()
@@ -209,23 +233,28 @@ class RowsPerSecond(ProgressColumn):
 
 
 async def _import(
-    settings: Settings, lines: Iterator[Line], rejects: RejectFile, options: "ImportOptions"
-) -> Tally:
+    settings: Settings,
+    lines: Iterator[Line],
+    rejects: RejectFile,
+    options: "ImportOptions",
+    tally: Tally,
+) -> None:
     with _progress(options.source) as on_progress:
         if options.url:
-            http_sink = HttpSink(options.url, options.api_key)
+            http_sink = HttpSink(options.url, options.api_key, options.limits)
             try:
-                return await import_lines(
-                    lines, http_sink, rejects, options.chunk_size, on_progress
+                await import_lines(
+                    lines, http_sink, rejects, options.chunk_size, on_progress, tally
                 )
             finally:
                 await http_sink.aclose()
+            return
         database = open_database(settings)
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(database.engine)
             sink = DatabaseSink(database, open_store(settings), insert_policy(settings))
-            return await import_lines(lines, sink, rejects, options.chunk_size, on_progress)
+            await import_lines(lines, sink, rejects, options.chunk_size, on_progress, tally)
         finally:
             await database.engine.dispose()
 
@@ -236,6 +265,23 @@ class ImportOptions:
     chunk_size: int
     url: str | None
     api_key: str | None
+    limits: BatchLimits
+
+
+def _refuse_rejects_onto_input(stream: IO[bytes], rejects: Path) -> None:
+    """Writing the rejects would truncate the input before it is read: refuse, whichever
+    path (symlink, hard link, relative) names the same file."""
+    try:
+        target = rejects.stat()
+    except OSError:
+        return  # does not exist yet (or cannot be looked at: opening it will say why)
+    source = os.fstat(stream.fileno())
+    if (source.st_dev, source.st_ino) == (target.st_dev, target.st_ino):
+        typer.echo(
+            f"chat-ingest: --rejects {rejects} is the input file itself; name another file",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 @app.command("import")
@@ -250,19 +296,51 @@ def import_(
         str | None, typer.Option(help="Send chunks to this service's batch endpoint instead")
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key for --url")] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(min=1024, help="With --url: largest request [default: MAX_BODY_BYTES]"),
+    ] = None,
+    max_batch_items: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --url: most items per request [default: MAX_BATCH_ITEMS]"),
+    ] = None,
 ) -> None:
     """Bulk-load insert bodies from JSON Lines. Safe to re-run: nothing is stored twice.
 
-    Exit status: 0 all stored, 3 some lines rejected (see the rejects file), 1 failure."""
+    Exit status: 0 all stored, 3 some lines rejected (see the rejects file), 1 failure,
+    2 bad usage, 130 interrupted (Ctrl-C)."""
     settings = _settings()
-    options = ImportOptions(source, chunk_size, url, api_key)
+    # The import ends with its own one-line outcome; the retry and outage notes the unit of
+    # work logs for a service's operators would only repeat it on the terminal.
+    logging.getLogger("chat_ingest.db").setLevel(logging.ERROR)
+    limits = BatchLimits(
+        max_body_bytes or settings.max_body_bytes, max_batch_items or settings.max_batch_items
+    )
+    options = ImportOptions(source, chunk_size, url, api_key, limits)
     stream = _open_input(source)
-    reject_file = RejectFile(rejects or _default_rejects(source))
+    rejects_path = rejects or _default_rejects(source)
+    _refuse_rejects_onto_input(stream, rejects_path)
     try:
-        tally = asyncio.run(_import(settings, read_lines(stream), reject_file, options))
-    except (SinkError, ChatIngestError) as exc:
-        typer.echo(f"chat-ingest: import stopped: {exc}", err=True)
+        reject_file = RejectFile(rejects_path)
+    except OSError as exc:
+        typer.echo(f"chat-ingest: cannot write {rejects_path}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
+    tally = Tally()
+    try:
+        with _one_line_errors(settings, prefix="import stopped: "):
+            try:
+                asyncio.run(_import(settings, read_lines(stream), reject_file, options, tally))
+            except SinkError as exc:
+                typer.echo(
+                    f"chat-ingest: import stopped: {_reason(settings, exc, str(exc))}", err=True
+                )
+                raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: {tally} so far; re-run to finish (nothing is stored twice)",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     finally:
         reject_file.close()
         stream.close()

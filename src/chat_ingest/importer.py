@@ -2,13 +2,15 @@
 ``Sink`` (see ``sinks.py``).
 
 Re-running an import is safe: every line is keyed. A line without ``client_message_id`` gets
-one derived from its line number and content, and a line without ``conversation_id`` gets a
-derived conversation id too (idempotency is scoped to a conversation), so a second run of the
-same file finds every record already stored.
+one derived from its content and how many identical lines came before it (not from its line
+number, so deleting or fixing another line does not re-key it), and a line without
+``conversation_id`` gets a derived conversation id too (idempotency is scoped to a
+conversation), so a second run of the same file finds every record already stored.
 """
 
 import asyncio
 import hashlib
+import io
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -71,10 +73,14 @@ class RejectFile:
         self._file.close()
 
 
-def read_lines(stream: Iterable[bytes]) -> Iterator[Line]:
-    """Non-blank lines with their numbers, streamed (memory stays flat in the input's size)."""
-    for number, raw in enumerate(stream, start=1):
-        data = raw.rstrip(b"\r\n")
+def read_lines(stream: IO[bytes]) -> Iterator[Line]:
+    """Non-blank lines with their numbers, streamed (memory stays flat in the input's size).
+
+    LF, CRLF and CR-only line endings all end a line, and a UTF-8 byte order mark at the start
+    is skipped. Bytes that are not UTF-8 are kept as they are (the line is then rejected)."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline=None)
+    for number, raw in enumerate(text, start=1):
+        data = raw.rstrip("\n").encode("utf-8", "surrogateescape")
         if data.strip():
             yield Line(number, data)
 
@@ -94,20 +100,45 @@ class LineError(ValueError):
     """The line is not a JSON object."""
 
 
-def keyed_item(line: Line) -> dict[str, Any]:
+class ContentKeys:
+    """Keys for lines without ``client_message_id``: a digest of the line's content and of how
+    many identical lines came before it in the file. Two identical lines stay two messages,
+    and the key does not move when other lines are deleted, fixed or added.
+
+    It remembers a 96-bit digest of each keyless line seen (about 80 bytes per line)."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self._repeats: dict[int, int] = {}
+
+    def digest(self, data: bytes) -> str:
+        content = hashlib.sha256(data).digest()
+        fingerprint = int.from_bytes(content[:12])
+        if fingerprint in self._seen:
+            occurrence = self._repeats.get(fingerprint, 1) + 1
+            self._repeats[fingerprint] = occurrence
+        else:
+            self._seen.add(fingerprint)
+            occurrence = 1
+        return hashlib.sha256(b"%d\n%b" % (occurrence, content)).hexdigest()
+
+
+def keyed_item(line: Line, keys: ContentKeys) -> dict[str, Any]:
     """The line's insert body, with ``conversation_id``/``client_message_id`` derived from its
-    number and content where it has none."""
+    content where it has none."""
     try:
         item = from_json(line.data, allow_inf_nan=False)
     except ValueError as exc:
         raise LineError(f"not valid JSON: {exc}") from None
     if not isinstance(item, dict):
         raise LineError("a line must be a JSON object (one insert body)")
-    digest = hashlib.sha256(b"%d\n%b" % (line.number, line.data)).hexdigest()
+    if item.get("conversation_id") is not None and item.get("client_message_id") is not None:
+        return item
+    digest = keys.digest(line.data)
     if item.get("conversation_id") is None:
         item["conversation_id"] = str(uuid.UUID(digest[:32]))
     if item.get("client_message_id") is None:
-        item["client_message_id"] = f"line-{digest[32:]}"
+        item["client_message_id"] = f"auto-{digest[32:]}"
     return item
 
 
@@ -120,18 +151,22 @@ async def import_lines(
     rejects: RejectFile,
     chunk_size: int,
     on_progress: Callable[[int], None] = lambda done: None,
+    tally: Tally | None = None,
 ) -> Tally:
-    """Send ``lines`` to ``sink`` in chunks; count what happened and record the rejects.
+    """Send ``lines`` to ``sink`` in chunks; count what happened (in ``tally``, which the
+    caller may read after an interruption) and record the rejects.
 
-    Up to ``CHUNKS_IN_FLIGHT`` chunks are stored concurrently (each is its own transaction;
-    their message ids are decided in file order before it starts, so a chunk that is retried
-    keeps a conversation's messages in file order) and their verdicts are taken in file
-    order."""
-    tally = Tally()
+    Lines are parsed and keyed in file order; up to ``CHUNKS_IN_FLIGHT`` chunks are stored
+    concurrently (each is its own transaction; their message ids are decided in file order
+    before it starts, so a chunk that is retried keeps a conversation's messages in file
+    order) and their verdicts are taken in file order."""
+    tally = tally if tally is not None else Tally()
+    keys = ContentKeys()
     in_flight: deque[tuple[list[Line], asyncio.Task[dict[int, Verdict]]]] = deque()
     try:
         for chunk in chunks(lines, chunk_size):
-            in_flight.append((chunk, asyncio.create_task(_store_chunk(chunk, sink))))
+            stored = asyncio.create_task(_store_chunk(_parse_chunk(chunk, keys), sink))
+            in_flight.append((chunk, stored))
             if len(in_flight) == CHUNKS_IN_FLIGHT:
                 await _settle_oldest(in_flight, tally, rejects, on_progress)
         while in_flight:
@@ -142,17 +177,27 @@ async def import_lines(
     return tally
 
 
-async def _store_chunk(chunk: list[Line], sink: Sink) -> dict[int, Verdict]:
-    verdicts: dict[int, Verdict] = {}
-    sendable: list[tuple[Line, dict[str, Any]]] = []
+@dataclass
+class _ParsedChunk:
+    sendable: list[tuple[Line, dict[str, Any]]]
+    verdicts: dict[int, Verdict]  # of the lines that could not be parsed
+
+
+def _parse_chunk(chunk: list[Line], keys: ContentKeys) -> _ParsedChunk:
+    parsed = _ParsedChunk([], {})
     for line in chunk:
         try:
-            sendable.append((line, keyed_item(line)))
+            parsed.sendable.append((line, keyed_item(line, keys)))
         except LineError as exc:
-            verdicts[line.number] = Verdict(error=str(exc))
-    if sendable:
-        stored = await sink.store([item for _, item in sendable])
-        for (line, _), verdict in zip(sendable, stored, strict=True):
+            parsed.verdicts[line.number] = Verdict(error=str(exc))
+    return parsed
+
+
+async def _store_chunk(parsed: _ParsedChunk, sink: Sink) -> dict[int, Verdict]:
+    verdicts = parsed.verdicts
+    if parsed.sendable:
+        stored = await sink.store([item for _, item in parsed.sendable])
+        for (line, _), verdict in zip(parsed.sendable, stored, strict=True):
             verdicts[line.number] = verdict
     return verdicts
 

@@ -58,3 +58,5 @@ def configure_logging(level: str, log_format: str) -> None:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # aiosqlite logs every statement with its parameters (chat text) at DEBUG.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # httpx logs every request at INFO: one line per batch of `import --url` on the terminal.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

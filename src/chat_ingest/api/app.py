@@ -12,7 +12,7 @@ from chat_ingest.api.errors import install_error_handlers
 from chat_ingest.api.middleware import RequestContextMiddleware
 from chat_ingest.api.openapi import install_openapi
 from chat_ingest.api.ratelimit import RateLimiter
-from chat_ingest.api.routes import insert, ops, read
+from chat_ingest.api.routes import console, insert, ops, read
 from chat_ingest.api.routes import metrics as metrics_route
 from chat_ingest.config import Settings, load_settings
 from chat_ingest.cursors import CursorSigner
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_timeout=settings.body_timeout,
     )
     install_error_handlers(app)
-    for module in (insert, ops, read):  # the busiest route first: routes are tried in order
+    for module in (insert, ops, read, console):  # the busiest first: routes are tried in order
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics_route.router)

@@ -6,6 +6,7 @@ PostgreSQL, and SQLite's own write lock.
 """
 
 import io
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, redirect_stdout
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chat_ingest.db.unit_of_work import is_transient
 from chat_ingest.errors import DatabaseUnavailable
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOCK_NAME = "chat_ingest_migrations"
 POSTGRES_LOCK_KEY = 0x636861745F696E67  # "chat_ing" as a bigint
@@ -91,6 +93,16 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with _reachable(engine) as connection, _migration_lock(connection):
         await connection.run_sync(_upgrade_on, revision)
         await connection.commit()
+
+
+async def probe(engine: AsyncEngine) -> None:
+    """Connect once: a database that refuses us (password, unknown database) raises its
+    ``DBAPIError``; one that is only down is let through (it may come back)."""
+    try:
+        async with _reachable(engine):
+            pass
+    except DatabaseUnavailable:
+        log.warning("the database cannot be reached yet; starting anyway")
 
 
 def _current_on(connection: Connection) -> str | None:

@@ -63,6 +63,18 @@ def _error_code(exc: DBAPIError) -> int | str | None:
     return None
 
 
+def describe(exc: DBAPIError) -> str:
+    """The server's or driver's own one-line reason, with its error code when it has one."""
+    orig = exc.orig
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"{args[1]} (error {args[0]})"
+    lines = str(orig).strip().splitlines()
+    reason = lines[0] if lines else type(orig).__name__
+    state = getattr(orig, "sqlstate", None)
+    return f"{reason} (SQLSTATE {state})" if isinstance(state, str) else reason
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether running the same transaction again at once may succeed."""
     if isinstance(exc, OSError | ConnectionError | PoolTimeoutError | ConcurrentChange):

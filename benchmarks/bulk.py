@@ -1,0 +1,270 @@
+"""Bulk loading on MariaDB and PostgreSQL, side by side with a raw multi-row INSERT client.
+
+For each backend, in one run, each into its own fresh database, the same generated file of
+``--lines`` lines (one new conversation per line, ~150-character Chinese query, ~400-character
+Chinese answer, ``inputs`` and ``metadata``, no client_message_id):
+
+- **raw**: the file parsed and written straight through the driver (asyncmy / asyncpg), no
+  service code: multi-row INSERTs of 1,000 conversations and 1,000 messages per statement,
+  one transaction per 1,000 lines, two transactions in flight (the ceiling);
+- **import**: ``chat-ingest import FILE`` (database mode, default chunks), with its peak RSS;
+- **batch**: ``chat-ingest serve --workers 2`` and ``POST /api/chat/insert/batch`` with 1,000
+  lines per batch, two batches in flight.
+
+    uv run python benchmarks/bulk.py [--lines 200000] [--mysql-url URL] [--postgres-url URL]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncmy
+import asyncpg
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from raw_ceiling import CONVERSATION_SQL, MESSAGE_SQL, rows
+from rows import insert_body
+
+CLI = [sys.executable, "-m", "chat_ingest"]
+BATCH = 1000
+IN_FLIGHT = 2
+CONVERSATION_COLUMNS = CONVERSATION_SQL.split("(", 1)[1].split(")", 1)[0]
+MESSAGE_COLUMNS = MESSAGE_SQL.split("(", 1)[1].split(")", 1)[0]
+
+
+def write_file(path: Path, lines: int) -> None:
+    """``lines`` distinct insert bodies: texts drawn from a pool of 2,000, ``metadata.n``
+    unique."""
+    rng = random.Random(7)
+    pool = [insert_body(n, rng) for n in range(2000)]
+    with path.open("wb") as out:
+        for n in range(lines):
+            body = pool[n % len(pool)] | {"user_id": f"user-{n % 5000}"}
+            body["metadata"] = body["metadata"] | {"n": n}
+            out.write(orjson.dumps(body) + b"\n")
+
+
+def batches(path: Path) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    with path.open("rb") as lines:
+        for line in lines:
+            batch.append(line)
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+async def _recreate(server_url: str, name: str) -> None:
+    url = make_url(server_url)
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    postgres = url.get_backend_name() == "postgresql"
+    create = (
+        f'CREATE DATABASE "{name}"' if postgres else f"CREATE DATABASE `{name}` CHARSET utf8mb4"
+    )
+    drop = (
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        if postgres
+        else f"DROP DATABASE IF EXISTS `{name}`"
+    )
+    async with admin.connect() as connection:
+        await connection.execute(text(drop))
+        await connection.execute(text(create))
+    await admin.dispose()
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """An empty database ``name`` on the server, migrated by ``chat-ingest db upgrade``."""
+    asyncio.run(_recreate(server_url, name))
+    database_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return database_url
+
+
+async def raw_mysql(url: URL, path: Path) -> None:
+    async def writer(work: Iterator[list[bytes]]) -> None:
+        connection = await asyncmy.connect(
+            host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+            db=url.database, autocommit=False, charset="utf8mb4",
+        )  # fmt: skip
+        async with connection.cursor() as cursor:
+            await cursor.execute("SET time_zone = '+00:00'")
+            for batch in work:
+                planned = [rows(orjson.loads(line)) for line in batch]
+                await cursor.executemany(CONVERSATION_SQL, [p[0] for p in planned])
+                await cursor.executemany(MESSAGE_SQL, [p[1] for p in planned])
+                await connection.commit()
+        connection.close()
+
+    work = batches(path)
+    await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
+
+
+def _values(columns: int, count: int) -> str:
+    return ",".join(
+        "(" + ",".join(f"${r * columns + c + 1}" for c in range(columns)) + ")"
+        for r in range(count)
+    )
+
+
+def _postgres_rows(body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    conversation, message, _ = rows(body)
+    aware = conversation[8].replace(tzinfo=UTC)
+    conversation = (*conversation[:8], aware, aware)
+    message = list(message)
+    message[11] = Decimal(str(message[11]))  # provider_response_latency
+    message[12] = Decimal(0)  # total_price
+    message[17] = message[18] = aware
+    return conversation, tuple(message)
+
+
+async def raw_postgres(url: URL, path: Path) -> None:
+    async def writer(work: Iterator[list[bytes]]) -> None:
+        connection = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+            database=url.database,
+        )  # fmt: skip
+        for batch in work:
+            planned = [_postgres_rows(orjson.loads(line)) for line in batch]
+            conversation_sql = (
+                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES "
+                + _values(10, len(planned))
+            )
+            message_sql = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES " + _values(
+                19, len(planned)
+            )
+            async with connection.transaction():
+                await connection.execute(conversation_sql, *[v for p in planned for v in p[0]])
+                await connection.execute(message_sql, *[v for p in planned for v in p[1]])
+        await connection.close()
+
+    work = batches(path)
+    await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
+
+
+def run_import(database_url: str, path: Path, lines: int) -> dict[str, float]:
+    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    started = time.perf_counter()
+    process = subprocess.Popen([*CLI, "import", str(path)], env=env, stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    summary = process.stdout.read().decode().strip() if process.stdout else ""
+    if status != 0 or not summary.startswith(f"inserted {lines},"):
+        raise RuntimeError(f"import failed ({status}): {summary}")
+    return {"seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
+
+
+class Server:
+    def __init__(self, database_url: str, port: int = 10081) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
+                            "AUTO_MIGRATE": "false", "DB_POOL_SIZE": "8"}  # fmt: skip
+        self.process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"], env=env
+        )
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.url}/api/chat/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+async def post_batches(base_url: str, path: Path) -> None:
+    async def sender(http: httpx.AsyncClient, work: Iterator[list[bytes]]) -> None:
+        for batch in work:
+            body = b'{"items":[' + b",".join(line.rstrip(b"\n") for line in batch) + b"]}"
+            response = await http.post(
+                "/api/chat/insert/batch", content=body, headers={"content-type": "application/json"}
+            )
+            response.raise_for_status()
+            assert response.json()["inserted"] == len(batch), response.text[:300]
+
+    work = batches(path)
+    async with httpx.AsyncClient(base_url=base_url, timeout=300) as http:
+        await asyncio.gather(*(sender(http, work) for _ in range(IN_FLIGHT)))
+
+
+def timed(action: Any) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(server_url: str, path: Path, lines: int) -> dict[str, Any]:
+    backend = make_url(server_url).get_backend_name()
+    raw = raw_postgres if backend == "postgresql" else raw_mysql
+    result: dict[str, Any] = {"backend": backend}
+    raw_url = fresh_database(server_url, "chat_ingest_bulk_raw")
+    result["raw"] = lines / timed(lambda: asyncio.run(raw(make_url(raw_url), path)))
+    import_url = fresh_database(server_url, "chat_ingest_bulk_import")
+    imported = run_import(import_url, path, lines)
+    result["import"], result["import_peak_mb"] = lines / imported["seconds"], imported["peak_mb"]
+    batch_url = fresh_database(server_url, "chat_ingest_bulk_batch")
+    server = Server(batch_url)
+    try:
+        result["batch"] = lines / timed(lambda: asyncio.run(post_batches(server.url, path)))
+    finally:
+        server.stop()
+    return result
+
+
+def report(results: list[dict[str, Any]], lines: int) -> str:
+    out = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"`uv run python benchmarks/bulk.py --lines {lines}`",
+        "",
+        "| backend | raw multi-row INSERT (ceiling) | `chat-ingest import` | import / raw |"
+        " import peak RSS | batch endpoint | batch / raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        out.append(
+            f"| {r['backend']} | {r['raw']:,.0f} rows/s | {r['import']:,.0f} rows/s |"
+            f" {r['import'] / r['raw']:.0%} | {r['import_peak_mb']:.0f} MB |"
+            f" {r['batch']:,.0f} rows/s | {r['batch'] / r['raw']:.0%} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--mysql-url", default="mysql+asyncmy://root@127.0.0.1:3306/test")
+    parser.add_argument(
+        "--postgres-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "bulk.jsonl"
+        write_file(path, args.lines)
+        results = [measure(url, path, args.lines) for url in (args.mysql_url, args.postgres_url)]
+    print(json.dumps(results), file=sys.stderr)
+    print(report(results, args.lines))
+
+
+if __name__ == "__main__":
+    main()
