@@ -183,6 +183,31 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=60)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its worker processes (from /proc): per
+        insert, a measure that a busy shared machine disturbs far less than throughput."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return sum(_cpu_seconds(int(p)) for p in [pid, *children])
+
+    def measure(
+        self,
+        connections: int,
+        seconds: int,
+        bodies: list[dict[str, Any]],
+        conversations: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A wrk run, with the server's CPU milliseconds per request."""
+        before = self.cpu_seconds()
+        result = wrk(self.url, connections, seconds, bodies, conversations)
+        result["cpu_ms"] = 1000 * (self.cpu_seconds() - before) / max(1, result["requests"])
+        return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,12 +246,12 @@ def main() -> None:
     server = Server(database_url, args.workers, pre_ping=not args.no_pre_ping)
     try:
         wrk(server.url, 16, 3, bodies[:200])  # warm-up: pools filled, caches built
-        results["http16"] = wrk(server.url, 16, args.seconds, bodies[:200])
-        results["http64"] = wrk(server.url, 64, args.seconds, bodies[:200])
-        results["turns16"] = wrk(server.url, 16, args.seconds, turns, threads)
-        results["turns64"] = wrk(server.url, 64, args.seconds, turns, threads)
-        results["http16_files"] = wrk(server.url, 16, args.seconds, with_files)
-        results["http1"] = wrk(server.url, 1, args.seconds, bodies[:200])
+        results["http16"] = server.measure(16, args.seconds, bodies[:200])
+        results["http64"] = server.measure(64, args.seconds, bodies[:200])
+        results["turns16"] = server.measure(16, args.seconds, turns, threads)
+        results["turns64"] = server.measure(64, args.seconds, turns, threads)
+        results["http16_files"] = server.measure(16, args.seconds, with_files)
+        results["http1"] = server.measure(1, args.seconds, bodies[:200])
         if not args.skip_bulk:
             results["batch"] = asyncio.run(batch_endpoint(server.url, bodies, args.seconds))
     finally:
@@ -242,7 +267,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         x = r[key]
         return (
             f"| {name} | {x['rps']:,.0f} req/s | p50 {x['p50_ms']:.1f} ms,"
-            f" p99 {x['p99_ms']:.1f} ms, non-2xx {x['non2xx']}, errors {x['errors']}"
+            f" p99 {x['p99_ms']:.1f} ms, non-2xx {x['non2xx']}, errors {x['errors']},"
+            f" server CPU {x['cpu_ms']:.2f} ms/req"
             f" | {x['rps'] / ceiling:.0%} |"
         )
 
