@@ -336,11 +336,11 @@ async def test_shutdown_writes_the_records_already_queued(fault_engine: AsyncEng
         blocked = asyncio.create_task(
             instance.submit_all(record(app_id, "turn", conversation_id=conversation_id))
         )
-        await asyncio.sleep(0.2)  # its group is in flight, waiting for the lock
+        await asyncio.sleep(0.5)  # its group is in flight, waiting for the lock
         queued = asyncio.create_task(
             instance.submit_all(*(record(app_id, f"q{n}") for n in range(5)))
         )
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         closing = asyncio.create_task(instance.committer.close())
         await asyncio.sleep(0.2)
         assert not closing.done()
@@ -365,14 +365,14 @@ async def test_each_request_keeps_its_own_status_and_overload_is_a_503(
         assert (await post(record(app_id, conversation_id=conversation_id))).status_code == 200
         async with holding(engine, conversation_id):
             blocked = asyncio.create_task(post(record(app_id, conversation_id=conversation_id)))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # its group is in flight, waiting for the lock
             queued = [
                 asyncio.create_task(post(record(app_id, "new"))),
                 asyncio.create_task(
                     post(record(app_id, conversation_id=conversation_id, user_id="u2"))
                 ),
             ]
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)
             refused = await post(record(app_id, "one too many"))
             assert refused.status_code == 503
             assert refused.headers["retry-after"]
