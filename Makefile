@@ -21,7 +21,7 @@ lint: install
 	$(UV) run lint-imports
 
 test: lint browser
-	$(UV) run pytest
+	$(UV) run pytest -n auto --dist loadgroup
 
 # The console's browser tests drive Debian's Chromium (never a downloaded browser), with
 # fonts for Chinese and emoji. Installed here when missing and we may (root); otherwise

@@ -38,7 +38,7 @@ from chat_ingest.errors import ChatIngestError
 from chat_ingest.importer import Line, RejectFile, Tally, export_lines, import_lines, read_lines
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.metrics import MULTIPROCESS_DIR_VARIABLE
-from chat_ingest.runtime import insert_policy, open_database, open_store
+from chat_ingest.runtime import check_dify_schema, insert_policy, open_database, open_store
 from chat_ingest.service import keys as keys_service
 from chat_ingest.sinks import BatchLimits, DatabaseSink, HttpSink, SinkError
 
@@ -58,6 +58,17 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _migrates(settings: Settings) -> bool:
+    """AUTO_MIGRATE, which never applies to a Dify database (nothing is changed there)."""
+    return settings.auto_migrate and settings.table_layout == "seed"
+
+
+def _refuse_in_dify_layout(settings: Settings, what: str) -> None:
+    if settings.table_layout == "dify":
+        typer.echo(f"chat-ingest: TABLE_LAYOUT=dify: {what}", err=True)
+        raise typer.Exit(2)
 
 
 def _database_refused(settings: Settings, exc: DBAPIError) -> str:
@@ -111,9 +122,14 @@ def _in_transaction(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run ``action`` in one transaction on the configured database (migrated first when
     AUTO_MIGRATE is on, as ``serve`` does); a domain error is one line and exit 1."""
     settings = _settings()
+    _refuse_in_dify_layout(
+        settings,
+        "keys are Dify's app API keys (Dify's console, API Access) or API_KEYS; "
+        "the keys commands manage the seed layout's api_keys table",
+    )
 
     async def run(engine: AsyncEngine) -> T:
-        if settings.auto_migrate:
+        if _migrates(settings):
             await migrate.upgrade(engine)
         return await Database(engine, time_budget=settings.db_timeout).run(action)
 
@@ -155,9 +171,13 @@ def serve(
     settings = _settings()
     host, port = host or settings.api_host, port or settings.api_port
     _check_bindable(host, port)
-    # Here, so that a database that cannot be used is one clear line. Without AUTO_MIGRATE a
-    # database that is only down starts the service anyway (it answers 503 until it is back).
-    _with_engine(settings, migrate.upgrade if settings.auto_migrate else migrate.probe)
+    # Here, so that a database that cannot be used, or a missing Dify table, is one clear
+    # line. Without AUTO_MIGRATE a database that is only down starts the service anyway (it
+    # answers 503 until it is back); a Dify database is only ever checked, never migrated.
+    if settings.table_layout == "dify":
+        _with_engine(settings, check_dify_schema)
+    else:
+        _with_engine(settings, migrate.upgrade if settings.auto_migrate else migrate.probe)
     workers = workers or settings.workers
     if workers > 1 and settings.metrics_enabled:
         _prepare_multiprocess_metrics()
@@ -178,10 +198,18 @@ def serve(
     )
 
 
+DIFY_OWNS_THE_SCHEMA = (
+    "TABLE_LAYOUT=dify: nothing to do; a Dify database's schema is Dify's own (its migrations)"
+)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = _settings()
+    if settings.table_layout == "dify":
+        typer.echo(DIFY_OWNS_THE_SCHEMA)
+        return
     _with_engine(settings, lambda engine: migrate.upgrade(engine, revision))
     typer.echo(f"database at revision {revision}")
 
@@ -190,6 +218,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 def db_current() -> None:
     """Print the database's current revision and the newest one available."""
     settings = _settings()
+    if settings.table_layout == "dify":  # its alembic_version is Dify's own
+        typer.echo(DIFY_OWNS_THE_SCHEMA)
+        return
     current = _with_engine(settings, migrate.current_revision)
     typer.echo(f"current: {current or 'none (empty database)'}; head: {migrate.head_revision()}")
 
@@ -251,9 +282,10 @@ async def _import(
             return
         database = open_database(settings)
         try:
-            if settings.auto_migrate:
+            if _migrates(settings):
                 await migrate.upgrade(database.engine)
-            sink = DatabaseSink(database, open_store(settings), insert_policy(settings))
+            store = await open_store(settings, database.engine)
+            sink = DatabaseSink(database, store, insert_policy(settings))
             await import_lines(lines, sink, rejects, options.chunk_size, on_progress, tally)
         finally:
             await database.engine.dispose()
@@ -366,9 +398,10 @@ def export(
     sink = output.open("wb") if output else sys.stdout.buffer
 
     async def run(engine: AsyncEngine) -> int:
-        if settings.auto_migrate:
+        if _migrates(settings):
             await migrate.upgrade(engine)
-        bodies = open_store(settings).export_messages(engine, app_id, user_id, since_utc)
+        store = await open_store(settings, engine)
+        bodies = store.export_messages(engine, app_id, user_id, since_utc)
         return await export_lines(bodies, sink.write)
 
     try:

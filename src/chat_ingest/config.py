@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Literal
 
 import limits
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -28,6 +28,7 @@ SUPPORTED_URL_SCHEMES = (
 # max_connections (151).
 MAX_DEFAULT_WORKERS = 4
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
+DIFY_URL_BACKENDS = ("mysql", "mariadb", "postgresql")
 MIN_API_KEY_LENGTH = 24  # keys made by `keys create` are 47 characters
 
 
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
+    table_layout: Literal["seed", "dify"] = "seed"
+    dify_cache_ttl: float = Field(default=60.0, ge=0, le=3600)
     api_host: str = "0.0.0.0"
     api_port: int = Field(default=10000, ge=1, le=65535)
     api_workers: int | None = Field(default=None, ge=1, le=64)
@@ -90,18 +93,26 @@ class Settings(BaseSettings):
         return derive_key(f"{backend}:{url.database or ''}")
 
     api_keys: str = ""
-    auth_enabled: bool = False
+    auth_enabled: bool | None = None
     api_key_cache_ttl: float = Field(default=10.0, ge=0, le=3600)
     rate_limit: str | None = None
     rate_limit_storage: str = "memory://"
     auth_failure_limit: str | None = "20/minute"
 
-    @field_validator("log_level", "log_format", mode="before")
+    @property
+    def auth_required(self) -> bool:
+        """``AUTH_ENABLED``; when unset, on in the Dify layout and off in the seed layout."""
+        if self.auth_enabled is not None:
+            return self.auth_enabled
+        return self.table_layout == "dify"
+
+    @field_validator("log_level", "log_format", "table_layout", mode="before")
     @classmethod
     def _normalise_case(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
-        return value.lower() if value.lower() in ("json", "text") else value.upper()
+        lowered = value.lower()
+        return lowered if lowered in ("json", "text", "seed", "dify") else value.upper()
 
     @field_validator("database_url")
     @classmethod
@@ -136,6 +147,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with one of {', '.join(RATE_LIMIT_STORAGE_SCHEMES)}")
         return value
 
+    @model_validator(mode="after")
+    def _dify_needs_a_server(self) -> "Settings":
+        backend = self.database_url.split("://", 1)[0].split("+", 1)[0].lower()
+        if self.table_layout == "dify" and backend not in DIFY_URL_BACKENDS:
+            raise ValueError(
+                "TABLE_LAYOUT=dify needs DATABASE_URL to point at Dify's PostgreSQL or MySQL "
+                "database"
+            )
+        return self
+
     def api_key_scopes(self) -> dict[str, frozenset[str]]:
         return parse_api_keys(self.api_keys)
 
@@ -167,6 +188,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            ": ".join(filter(None, (".".join(str(p) for p in err["loc"]).upper(), err["msg"])))
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None

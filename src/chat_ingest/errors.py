@@ -54,3 +54,7 @@ class Forbidden(ChatIngestError):
 
 class UnsupportedMediaType(ChatIngestError):
     """The body is not in the one format the service reads: uncompressed JSON, labelled so."""
+
+
+class DifySchemaMismatch(ChatIngestError):
+    """``TABLE_LAYOUT=dify`` on a database that lacks a table or column the layout needs."""

@@ -2,12 +2,17 @@
 factory and the CLI alike."""
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_ingest.config import Settings
 from chat_ingest.db.engine import EngineOptions, create_engine, timestamp_range
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.service.records import InsertPolicy
 from chat_ingest.stores.base import Store
+from chat_ingest.stores.dify.schema import inspect_dify_schema
+from chat_ingest.stores.dify.store import DifyStore
+from chat_ingest.stores.dify.tables import DifyTables
+from chat_ingest.stores.dify.types import DATETIME_RANGE
 from chat_ingest.stores.seed import SeedStore
 
 
@@ -18,7 +23,9 @@ def insert_policy(settings: Settings) -> InsertPolicy:
         currency=settings.currency,
         token_estimation_enabled=settings.token_estimation_enabled,
         price_per_1000_tokens=settings.price_per_1000_tokens,
-        timestamps=timestamp_range(make_url(settings.database_url)),
+        timestamps=DATETIME_RANGE
+        if settings.table_layout == "dify"
+        else timestamp_range(make_url(settings.database_url)),
     )
 
 
@@ -34,6 +41,15 @@ def open_database(settings: Settings) -> Database:
     return Database(engine, attempts=settings.db_retry_attempts, time_budget=settings.db_timeout)
 
 
-def open_store(settings: Settings) -> Store:
-    """The table layout the service reads and writes."""
+async def check_dify_schema(engine: AsyncEngine) -> DifyTables:
+    """The Dify tables to write, read from the schema without changing it; a missing table or
+    column is a ``DifySchemaMismatch`` naming it."""
+    return await Database(engine).run(inspect_dify_schema)
+
+
+async def open_store(settings: Settings, engine: AsyncEngine) -> Store:
+    """The table layout the service reads and writes; Dify's after its schema check (which
+    raises ``DifySchemaMismatch`` naming what is missing)."""
+    if settings.table_layout == "dify":
+        return DifyStore(await check_dify_schema(engine), settings.dify_cache_ttl)
     return SeedStore()

@@ -263,7 +263,7 @@ class ConversationOut(BaseModel):
     name: str
     status: str
     inputs: dict[str, Any]
-    from_end_user_id: str
+    from_end_user_id: str | None
     from_source: str
     dialogue_count: int
     created_at: datetime
@@ -275,8 +275,8 @@ class FileOut(BaseModel):
     message_id: str
     type: str
     transfer_method: str
-    url: str
-    belongs_to: str
+    url: str | None
+    belongs_to: str | None
     upload_file_id: str | None
     created_by_role: str
     created_by: str
@@ -289,16 +289,16 @@ class MessageOut(BaseModel):
     id: str
     conversation_id: str
     app_id: str
-    model_provider: str
-    model_id: str
+    model_provider: str | None
+    model_id: str | None
     inputs: dict[str, Any]
     query: str
-    message: dict[str, Any] | None
+    message: dict[str, Any] | list[Any] | str | None
     message_tokens: int
     answer: str
     answer_tokens: int
     provider_response_latency: Decimal
-    total_price: Decimal
+    total_price: Decimal | None
     currency: str
     status: str
     error: str | None

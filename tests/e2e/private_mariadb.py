@@ -46,7 +46,7 @@ class PrivateMariaDB:
         return f"mysql+asyncmy://root@127.0.0.1:{self.port}/mysql"
 
     def install(self) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [
                 _binary("mariadb-install-db"),
                 "--no-defaults",
@@ -55,10 +55,12 @@ class PrivateMariaDB:
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
+        if done.returncode != 0:
+            pytest.fail(f"mariadb-install-db failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
     def start(self, *options: str) -> None:
         """Start the server (with extra ``mariadbd`` ``options``) and wait until it accepts

@@ -28,7 +28,9 @@ from tests.conftest import (
 from tests.e2e.private_mariadb import PrivateMariaDB, private_mariadb
 from tests.e2e.servers import serving
 
-pytestmark = pytest.mark.asyncio
+# Private MariaDB servers run one at a time: two at once on the same worker pair
+# failed to bootstrap under xdist.
+pytestmark = [pytest.mark.asyncio, pytest.mark.xdist_group("private-mariadb")]
 
 WRITERS = 16
 ROUNDS = 4

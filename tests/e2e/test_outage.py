@@ -19,7 +19,9 @@ from tests.conftest import _create_server_database, unique
 from tests.e2e.private_mariadb import PrivateMariaDB, private_mariadb
 from tests.e2e.servers import serving
 
-pytestmark = pytest.mark.asyncio
+# Private MariaDB servers run one at a time: two at once on the same worker pair
+# failed to bootstrap under xdist.
+pytestmark = [pytest.mark.asyncio, pytest.mark.xdist_group("private-mariadb")]
 
 DB_TIMEOUT = 3.0
 SLACK = 2.0  # HTTP round trip and scheduling on a busy machine, on top of DB_TIMEOUT

@@ -17,7 +17,9 @@ from tests.conftest import ServiceClient, _create_server_database, make_settings
 from tests.e2e.private_mariadb import private_mariadb
 from tests.e2e.servers import Server
 
-pytestmark = pytest.mark.asyncio
+# Private MariaDB servers run one at a time: two at once on the same worker pair
+# failed to bootstrap under xdist.
+pytestmark = [pytest.mark.asyncio, pytest.mark.xdist_group("private-mariadb")]
 
 BODY_PAUSE_SECONDS = 2.0  # the in-flight request's body is still arriving when SIGTERM lands
 

@@ -23,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chat_ingest.db.models import conversations
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import IdempotencyConflict, OwnershipConflict, ServiceBusy
-from chat_ingest.runtime import insert_policy, open_store
+from chat_ingest.runtime import insert_policy
 from chat_ingest.schemas import parse_insert
 from chat_ingest.service.group_commit import GroupCommitter
 from chat_ingest.service.insert import InsertCommitter, InsertOutcome, ItemResult, group_writer
 from chat_ingest.service.records import plan_record
 from chat_ingest.stores.base import PlannedRecord
+from chat_ingest.stores.seed import SeedStore
 from tests.conftest import DatabaseFactory, ServiceClient, _migrated_engine, make_settings, unique
 from tests.integration.rows import conversation_row, count_rows, message_rows
 
@@ -104,7 +105,7 @@ class Instance:
     def __init__(self, engine: AsyncEngine, **limits: int) -> None:
         settings = make_settings(engine.url.render_as_string(hide_password=False))
         self.policy = insert_policy(settings)
-        write = group_writer(Database(engine), open_store(settings))
+        write = group_writer(Database(engine), SeedStore())
         self.groups: list[int] = []
 
         async def counted(records: Sequence[PlannedRecord]) -> Sequence[ItemResult]:

@@ -92,7 +92,9 @@ async def test_the_import_sink_keeps_ids_and_rejects_clashes(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = make_settings(database_url)
-    sink = DatabaseSink(Database(engine), open_store(settings), insert_policy(settings))
+    sink = DatabaseSink(
+        Database(engine), await open_store(settings, engine), insert_policy(settings)
+    )
     message_id, conversation_id = new_id(), unique("c")
     line = body(message_id=message_id, conversation_id=conversation_id, client_message_id="k1")
     clash = body(message_id=message_id, conversation_id=unique("c"), client_message_id="k2")

@@ -27,7 +27,9 @@ async def test_imported_turns_with_equal_created_at_keep_file_order(
 ) -> None:
     """Each conversation's lines span two chunks in flight, which race to create it."""
     settings = make_settings(database_url)
-    sink = DatabaseSink(Database(engine), open_store(settings), insert_policy(settings))
+    sink = DatabaseSink(
+        Database(engine), await open_store(settings, engine), insert_policy(settings)
+    )
     app_id = unique("order")
     conversation_ids = [unique("c") for _ in range(CONVERSATIONS)]
     lines = [

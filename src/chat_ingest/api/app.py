@@ -27,16 +27,23 @@ from chat_ingest.service.insert import SingleInserts, group_writer
 from chat_ingest.service.keys import grants_from_environment
 from chat_ingest.service.records import InsertPolicy
 from chat_ingest.stores.base import Store
+from chat_ingest.stores.dify.keys import DifyAppKeys
+from chat_ingest.stores.dify.store import DifyStore
 
 log = logging.getLogger(__name__)
 
 
-def key_ring(settings: Settings, database: Database) -> KeyRing:
+def key_ring(settings: Settings, database: Database, store: Store) -> KeyRing:
+    """Keys from API_KEYS, and from the api_keys table, or in the Dify layout Dify's own."""
+    external = None
+    if isinstance(store, DifyStore):
+        external = DifyAppKeys(database, store.tables, settings.api_key_cache_ttl)
     return KeyRing(
         database,
         grants_from_environment(settings.api_key_scopes()),
-        auth_enabled=settings.auth_enabled,
+        auth_enabled=settings.auth_required,
         ttl=settings.api_key_cache_ttl,
+        external=external,
     )
 
 
@@ -111,17 +118,20 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         database = open_database(settings)
         _log_start(settings)
         try:
-            if settings.auto_migrate:
+            if settings.table_layout == "dify" and settings.auto_migrate:
+                log.info("TABLE_LAYOUT=dify: AUTO_MIGRATE does nothing; Dify owns the schema")
+            elif settings.auto_migrate:
                 await migrate.upgrade(database.engine)
+            store = await open_store(settings, database.engine)
             app.state.settings = settings
             app.state.database = database
-            app.state.store = open_store(settings)
+            app.state.store = store
             app.state.insert_policy = insert_policy(settings)
             app.state.single_inserts = single_inserts(
                 settings, database, app.state.store, app.state.insert_policy
             )
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
-            app.state.key_ring = key_ring(settings, database)
+            app.state.key_ring = key_ring(settings, database, store)
             app.state.rate_limiter = rate_limiter(settings)
             app.state.auth_failure_limiter = auth_failure_limiter(settings)
             _warn_if_no_cursor_secret(settings)

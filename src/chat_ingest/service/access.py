@@ -9,6 +9,7 @@ import asyncio
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import Forbidden, NotFound, Unauthenticated
@@ -43,8 +44,16 @@ class Caller:
 OPEN_ACCESS = Caller(key_id=None, app_ids=frozenset({ALL_APPS}))
 
 
+class ExternalKeys(Protocol):
+    """Keys kept elsewhere (Dify's ``api_tokens``), asked one key at a time."""
+
+    async def app_ids(self, key: str) -> tuple[str, frozenset[str]] | None:
+        """``(key id, apps)`` for a known key, else None."""
+
+
 class KeyRing:
-    """Authenticates bearer keys from ``API_KEYS`` and the (cached) ``api_keys`` table."""
+    """Authenticates bearer keys from ``API_KEYS``, the (cached) ``api_keys`` table and, in
+    the Dify layout, Dify's app keys instead of that table."""
 
     def __init__(
         self,
@@ -53,11 +62,13 @@ class KeyRing:
         *,
         auth_enabled: bool,
         ttl: float,
+        external: ExternalKeys | None = None,
     ) -> None:
         self.database = database
         self.environment_grants = environment_grants
         self.auth_enabled = auth_enabled
         self.ttl = ttl
+        self.external = external
         self._stored: StoredKeys | None = None
         self._loaded_at = float("-inf")
         self._reload_lock = asyncio.Lock()
@@ -75,6 +86,8 @@ class KeyRing:
     async def enforced(self) -> bool:
         if self.auth_enabled or self.environment_grants:
             return True
+        if self.external is not None:
+            return False  # the Dify layout has no api_keys table
         return (await self.stored_keys()).any_created
 
     async def authenticate(self, key: str | None) -> Caller:
@@ -84,7 +97,13 @@ class KeyRing:
         if not key:
             raise Unauthenticated("An API key is required: send 'Authorization: Bearer <key>'.")
         digest = hash_key(key)
-        grant = self.environment_grants.get(digest) or (await self.stored_keys()).active.get(digest)
+        grant = self.environment_grants.get(digest)
+        if grant is None and self.external is not None:
+            found = await self.external.app_ids(key)
+            if found is not None:
+                return Caller(key_id=found[0], app_ids=found[1])
+        elif grant is None:
+            grant = (await self.stored_keys()).active.get(digest)
         # The lookup is by hash, so its timing says nothing about the key; the final
         # comparison is constant-time anyway.
         if grant is None or not hmac.compare_digest(grant.key_hash, digest):

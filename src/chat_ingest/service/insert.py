@@ -36,11 +36,9 @@ from chat_ingest.stores.base import (
     StoredMessage,
 )
 from chat_ingest.stores.plan import (
-    conversations_to_lock,
     fresh_inserts,
     keys_to_recheck,
     message_count_deltas,
-    message_ids_to_read,
     plan_writes,
     settle,
 )
@@ -140,24 +138,25 @@ async def write_records(
     at its index. It may run again on a transient error, so it decides no ids and has no
     side effect outside the transaction."""
     results: dict[int, ItemResult] = {}
-    storable: list[int] = []
-    for index, record in enumerate(records):
+    storable: list[tuple[int, PlannedRecord]] = []
+    for index, record in enumerate(await store.resolve(connection, records)):
+        if isinstance(record, ChatIngestError):
+            results[index] = record
+            continue
         try:
             store.check_size(connection, record)
-            storable.append(index)
+            storable.append((index, record))
         except ChatIngestError as error:
             results[index] = error
-    written = await _write_plan(connection, store, [records[index] for index in storable])
-    results.update(zip(storable, written, strict=True))
+    written = await _write_plan(connection, store, [record for _, record in storable])
+    results.update(zip((index for index, _ in storable), written, strict=True))
     return [results[index] for index in range(len(records))]
 
 
 async def _write_plan(
     connection: AsyncConnection, store: Store, records: Sequence[PlannedRecord]
 ) -> list[ItemResult]:
-    snapshot = await store.lock_snapshot(
-        connection, conversations_to_lock(records), message_ids_to_read(records)
-    )
+    snapshot = await store.lock_snapshot(connection, records)
     plan = plan_writes(records, snapshot)
     created = await store.create_conversations(connection, plan.new_conversations)
     if created != len(plan.new_conversations):

@@ -124,17 +124,21 @@ class WritePlan:
 class Store(Protocol):
     """A table layout. Every method runs in the caller's transaction."""
 
+    async def resolve(
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
+    ) -> list[PlannedRecord | ChatIngestError]:
+        """Each record as this layout stores it, or the error that keeps it out (first in the
+        transaction: the Dify layout looks up apps and end users here)."""
+
     def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:
         """Raise ``RecordTooLarge`` for a record the database would refuse to take."""
 
     async def lock_snapshot(
-        self,
-        connection: AsyncConnection,
-        conversation_ids: Sequence[str],
-        message_ids: Sequence[str],
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
-        """Lock the existing conversations among ``conversation_ids`` (``FOR UPDATE``, in id
-        order) and read their owners, and the stored messages among ``message_ids``."""
+        """Lock the existing conversations among the records' given ones (``FOR UPDATE``, in
+        id order: ``plan.conversations_to_lock``) and read their owners, and the stored
+        messages among the records' given message ids (``plan.message_ids_to_read``)."""
 
     async def create_conversations(
         self, connection: AsyncConnection, new: Sequence[NewConversation]

@@ -1,18 +1,18 @@
 """The seed layout: the design document's ``conversations``, ``messages`` and
 ``message_files`` tables — their row mapping and all their SQL."""
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, case, literal, or_, select, tuple_, update
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.db.engine import MAX_STATEMENT_BYTES_KEY
 from chat_ingest.db.models import conversations, message_files, messages
 from chat_ingest.db.types import UTCDateTime
-from chat_ingest.errors import RecordTooLarge
+from chat_ingest.errors import ChatIngestError, RecordTooLarge
 from chat_ingest.ids import new_id
 from chat_ingest.schemas import BelongsTo
 from chat_ingest.stores import sql
@@ -24,6 +24,7 @@ from chat_ingest.stores.base import (
     Snapshot,
     StoredMessage,
 )
+from chat_ingest.stores.plan import conversations_to_lock, message_ids_to_read
 
 CREATED_BY_ROLE = {
     BelongsTo.user: "end_user",
@@ -121,21 +122,6 @@ def max_statement_bytes(connection: AsyncConnection) -> int | None:
     return None if limit is None else int(limit)
 
 
-def _after(
-    timestamp: Any, row_id: Any, position: tuple[datetime, str], *, descending: bool
-) -> ColumnElement[bool]:
-    """Keyset predicate: rows strictly after ``position`` in ``(timestamp, id)`` order.
-
-    Spelled ``t >= :t AND (t > :t OR id > :id)`` (mirrored when descending) rather than a
-    row-value comparison: portable, and the leading range on ``t`` lets every backend use the
-    ``(..., t)`` index, whose entries also carry the primary key ``id`` in order.
-    """
-    at, last_id = position
-    if descending:
-        return and_(timestamp <= at, or_(timestamp < at, row_id < last_id))
-    return and_(timestamp >= at, or_(timestamp > at, row_id > last_id))
-
-
 def app_messages(app_id: str, user_id: str | None, since: datetime | None) -> Select[Any]:
     """An app's messages oldest first, with their conversation's name and end user."""
     m, c = messages.c, conversations.c
@@ -186,43 +172,55 @@ def insert_body(message: Any, files: Sequence[Mapping[str, Any]]) -> dict[str, A
     }
 
 
+def check_statement_size(
+    connection: AsyncConnection,
+    record: PlannedRecord,
+    row: Callable[[PlannedRecord], Mapping[str, Any]],
+) -> None:
+    """Refuse, as too large, a message (``row(record)``) the database would drop the
+    connection over.
+
+    The exact size costs an encode per value, so it is only worked out for the rare message
+    whose cheap upper bound (8 bytes a character: 4 in UTF-8, doubled by escaping; the query
+    is stored twice) is close."""
+    limit = max_statement_bytes(connection)
+    if limit is None:
+        return
+    request = record.request
+    characters = len(request.query) * 2 + len(request.answer) * 2
+    documents = len(orjson.dumps(request.inputs)) + len(orjson.dumps(request.metadata))
+    if 8 * characters + 2 * documents + 2 * STATEMENT_HEADROOM_BYTES < limit:
+        return
+    size = mysql_literal_bytes(row(record)) + STATEMENT_HEADROOM_BYTES
+    if size > limit:
+        raise RecordTooLarge(
+            "The record is too large for this database: its statement would be about "
+            f"{size} bytes, over the server's max_allowed_packet of {limit}.",
+            detail={"statement_bytes": size, "max_allowed_packet": limit},
+        )
+
+
 class SeedStore:
     """The design document's tables (implements ``stores.base.Store``)."""
 
-    def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:
-        """Refuse, as too large, a message the database would drop the connection over.
+    async def resolve(
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
+    ) -> list[PlannedRecord | ChatIngestError]:
+        """Stored as planned."""
+        return list(records)
 
-        The exact size costs an encode per value, so it is only worked out for the rare
-        message whose cheap upper bound (8 bytes a character: 4 in UTF-8, doubled by
-        escaping) is close."""
-        limit = max_statement_bytes(connection)
-        if limit is None:
-            return
-        request = record.request
-        characters = len(request.query) * 2 + len(request.answer)  # query is also in message
-        documents = len(orjson.dumps(request.inputs)) + len(orjson.dumps(request.metadata))
-        if 8 * characters + 2 * documents + 2 * STATEMENT_HEADROOM_BYTES < limit:
-            return
-        size = mysql_literal_bytes(message_row(record)) + STATEMENT_HEADROOM_BYTES
-        if size > limit:
-            raise RecordTooLarge(
-                "The record is too large for this database: its statement would be about "
-                f"{size} bytes, over the server's max_allowed_packet of {limit}.",
-                detail={"statement_bytes": size, "max_allowed_packet": limit},
-            )
+    def check_size(self, connection: AsyncConnection, record: PlannedRecord) -> None:
+        check_statement_size(connection, record, message_row)
 
     async def lock_snapshot(
-        self,
-        connection: AsyncConnection,
-        conversation_ids: Sequence[str],
-        message_ids: Sequence[str],
+        self, connection: AsyncConnection, records: Sequence[PlannedRecord]
     ) -> Snapshot:
         """Every writer to a conversation takes its row lock before touching ``messages``, so
         writers queue instead of deadlocking on the foreign key's shared lock; taking the
         locks in id order keeps two batches from deadlocking on each other."""
         owners: dict[str, tuple[str, str]] = {}
         c = conversations.c
-        for chunk in sql.chunks(sorted(conversation_ids)):
+        for chunk in sql.chunks(conversations_to_lock(records)):
             statement = (
                 select(c.id, c.app_id, c.from_end_user_id)
                 .where(c.id.in_(chunk))
@@ -231,6 +229,7 @@ class SeedStore:
             )
             for row in await connection.execute(statement):
                 owners[row.id] = (row.app_id, row.from_end_user_id)
+        message_ids = message_ids_to_read(records)
         stored = await self._messages_where(connection, messages.c.id, message_ids)
         return Snapshot(owners, {message.id: message for message, _ in stored})
 
@@ -290,29 +289,7 @@ class SeedStore:
     async def count_messages(
         self, connection: AsyncConnection, deltas: Mapping[str, CountDelta]
     ) -> None:
-        """Add each count to its conversation's dialogue_count atomically in SQL, and move
-        updated_at forward to ``latest`` (never back: a backfilled older message keeps the
-        newer value). One statement per 1000 conversations."""
-        c = conversations.c
-        for chunk in sql.chunks(sorted(deltas)):
-            if len(chunk) == 1:
-                delta = deltas[chunk[0]]
-                increment: Any = delta.count
-                moved_to: Any = literal(delta.latest, UTCDateTime)
-            else:
-                increment = case({i: deltas[i].count for i in chunk}, value=c.id)
-                moved_to = case(
-                    {i: literal(deltas[i].latest, UTCDateTime) for i in chunk}, value=c.id
-                )
-            statement = (
-                update(conversations)
-                .where(c.id.in_(chunk))
-                .values(
-                    dialogue_count=c.dialogue_count + increment,
-                    updated_at=sql.greatest(c.updated_at, moved_to),
-                )
-            )
-            await connection.execute(statement)
+        await sql.count_messages(connection, conversations, deltas, UTCDateTime())
 
     async def get_conversation(
         self, connection: AsyncConnection, conversation_id: str
@@ -331,7 +308,9 @@ class SeedStore:
         """Up to ``limit`` messages of a conversation, oldest first, after ``after``."""
         statement = select(messages).where(messages.c.conversation_id == conversation_id)
         if after is not None:
-            position = _after(messages.c.created_at, messages.c.id, after, descending=False)
+            position = sql.after_position(
+                messages.c.created_at, messages.c.id, after, descending=False
+            )
             statement = statement.where(position)
         statement = statement.order_by(messages.c.created_at, messages.c.id).limit(limit)
         return [dict(row._mapping) for row in await connection.execute(statement)]
@@ -351,7 +330,9 @@ class SeedStore:
         if user_id is not None:
             statement = statement.where(c.from_end_user_id == user_id)
         if before is not None:
-            statement = statement.where(_after(c.updated_at, c.id, before, descending=True))
+            statement = statement.where(
+                sql.after_position(c.updated_at, c.id, before, descending=True)
+            )
         order = (c.updated_at.desc(), c.id.desc())
         rows = await connection.execute(statement.order_by(*order).limit(limit))
         return [dict(row._mapping) for row in rows]

@@ -12,13 +12,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Table
+from sqlalchemy import ColumnElement, Row, Table, and_, case, literal, or_, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import GenericFunction
-from sqlalchemy.types import DateTime
+from sqlalchemy.types import DateTime, TypeEngine
+
+from chat_ingest.stores.base import CountDelta
 
 AnyRow = Row[*tuple[Any, ...]]
 MAX_IN_LIST = 1000  # ids per IN (...) list
@@ -78,6 +80,45 @@ async def insert_rows(
 ) -> None:
     if rows:
         await connection.execute(table.insert(), list(rows))
+
+
+def after_position(
+    timestamp: Any, row_id: Any, position: tuple[datetime, str], *, descending: bool
+) -> ColumnElement[bool]:
+    """Keyset predicate: rows strictly after ``position`` in ``(timestamp, id)`` order.
+
+    Spelled ``t >= :t AND (t > :t OR id > :id)`` (mirrored when descending) rather than a
+    row-value comparison: portable, and the leading range on ``t`` lets every backend use the
+    ``(..., t)`` index, whose entries also carry the primary key ``id`` in order.
+    """
+    at, last_id = position
+    if descending:
+        return and_(timestamp <= at, or_(timestamp < at, row_id < last_id))
+    return and_(timestamp >= at, or_(timestamp > at, row_id > last_id))
+
+
+async def count_messages(
+    connection: AsyncConnection,
+    conversations: Table,
+    deltas: Mapping[str, CountDelta],
+    timestamp: TypeEngine[datetime],
+) -> None:
+    """Add each count to its conversation's dialogue_count atomically in SQL (when the table
+    has that column), and move updated_at forward to ``latest`` (never back: a backfilled
+    older message keeps the newer value). One statement per 1000 conversations."""
+    c = conversations.c
+    for chunk in chunks(sorted(deltas)):
+        if len(chunk) == 1:
+            delta = deltas[chunk[0]]
+            increment: Any = delta.count
+            moved_to: Any = literal(delta.latest, timestamp)
+        else:
+            increment = case({i: deltas[i].count for i in chunk}, value=c.id)
+            moved_to = case({i: literal(deltas[i].latest, timestamp) for i in chunk}, value=c.id)
+        values: dict[str, Any] = {"updated_at": greatest(c.updated_at, moved_to)}
+        if "dialogue_count" in c:
+            values["dialogue_count"] = c.dialogue_count + increment
+        await connection.execute(update(conversations).where(c.id.in_(chunk)).values(values))
 
 
 async def ping(connection: AsyncConnection) -> None:

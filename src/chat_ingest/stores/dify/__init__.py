@@ -1,0 +1,1 @@
+"""``TABLE_LAYOUT=dify``: records written into an existing Dify database's own tables (SPEC §8)."""
