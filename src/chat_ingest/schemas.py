@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     Strict,
     StringConstraints,
     ValidationError,
@@ -283,6 +284,13 @@ class FileOut(BaseModel):
     created_at: datetime
 
 
+# Decimals in JSON as plain digits: str() would give "0E-7" for a zero numeric(10,7) (Dify's
+# total_price) and "1E-7" for its smallest price, which people and some clients misread.
+PlainDecimal = Annotated[
+    Decimal, PlainSerializer(lambda value: f"{value:f}", return_type=str, when_used="json")
+]
+
+
 class MessageOut(BaseModel):
     """A stored message with the DDL's column names. Decimals are JSON strings (exact)."""
 
@@ -297,8 +305,8 @@ class MessageOut(BaseModel):
     message_tokens: int
     answer: str
     answer_tokens: int
-    provider_response_latency: Decimal
-    total_price: Decimal | None
+    provider_response_latency: PlainDecimal
+    total_price: PlainDecimal | None
     currency: str
     status: str
     error: str | None

@@ -7,29 +7,15 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_ingest.config import Settings
 from chat_ingest.db.engine import create_engine
 from tests.conftest import DatabaseFactory, ServiceClient, make_settings
-from tests.dify.schema import ddl
+from tests.dify.schema import create_dify_database
 from tests.dify.seed import DifyApp, create_dify_app
 
 DIFY_BACKENDS = ("mysql", "postgresql")
-
-
-async def create_dify_database(factory: DatabaseFactory) -> str:
-    """A new database on ``factory``'s server holding an empty Dify schema; its URL."""
-    url = await factory.new_url()
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            for statement in ddl(connection.dialect.name.replace("mariadb", "mysql")):
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session", params=DIFY_BACKENDS)

@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chat_ingest.db.engine import create_engine
+from tests.conftest import DatabaseFactory
+
 _TYPES = {
     "postgresql": {
         "uuid": "uuid",
@@ -155,6 +158,19 @@ def ddl(dialect: str) -> Iterable[str]:
         yield f"CREATE TABLE {name} ({body}){suffix}"
     for index in INDEXES:
         yield index.format(**types)
+
+
+async def create_dify_database(factory: DatabaseFactory) -> str:
+    """A new database on ``factory``'s server holding an empty Dify schema; its URL."""
+    url = await factory.new_url()
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for statement in ddl(connection.dialect.name.replace("mariadb", "mysql")):
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+    return url
 
 
 async def snapshot(connection: AsyncConnection) -> list[tuple[str, ...]]:

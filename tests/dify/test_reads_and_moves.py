@@ -15,7 +15,8 @@ from chat_ingest.db import migrate
 from chat_ingest.db.engine import create_engine
 from tests.conftest import DatabaseFactory, ServiceClient, make_settings
 from tests.dify import dify_rules
-from tests.dify.conftest import OPERATOR, create_dify_database, dify_settings
+from tests.dify.conftest import OPERATOR, dify_settings
+from tests.dify.schema import create_dify_database
 from tests.dify.seed import DifyApp, create_dify_app, create_dify_conversation, create_end_user
 from tests.dify.test_writes import body, insert
 from tests.e2e.servers import run_cli

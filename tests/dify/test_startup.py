@@ -10,8 +10,7 @@ from chat_ingest.config import Settings
 from chat_ingest.db.engine import create_engine
 from chat_ingest.errors import DifySchemaMismatch
 from tests.conftest import DatabaseFactory, ServiceClient, make_settings
-from tests.dify.conftest import create_dify_database
-from tests.dify.schema import snapshot
+from tests.dify.schema import create_dify_database, snapshot
 from tests.e2e.servers import run_cli
 
 pytestmark = pytest.mark.asyncio

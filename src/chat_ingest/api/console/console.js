@@ -270,7 +270,7 @@ function conversationItem(conversation) {
     el("a", { href: conversationUrl(conversation.id), dir: "auto", class: "name" },
       conversation.name || conversation.id),
     el("span", { class: "meta" },
-      el("span", {}, "user ", el("bdi", { class: "mono" }, conversation.from_end_user_id)),
+      el("span", {}, "user ", el("bdi", { class: "mono" }, conversation.from_end_user_id ?? "—")),
       el("span", {}, plural(conversation.dialogue_count, "message")),
       el("span", {}, "updated ", el("time", { datetime: conversation.updated_at },
         when(conversation.updated_at)))),
@@ -324,7 +324,7 @@ async function appPage(appId, params) {
 // ---- page: one conversation ----------------------------------------------------------------
 
 function fileLink(file) {
-  const label = `${file.type} · ${file.belongs_to}`;
+  const label = [file.type, file.belongs_to].filter(Boolean).join(" · ");
   // Only web addresses become links; a server path is shown as text. Never loaded here.
   const target = /^https?:\/\//i.test(file.url)
     ? el("a", { href: file.url, rel: "noopener noreferrer", target: "_blank", dir: "auto" },
@@ -338,12 +338,19 @@ function details(summary, value) {
     el("pre", { dir: "auto" }, JSON.stringify(value, null, 2)));
 }
 
+/** "provider / model", or null: Dify's chatflow (advanced-chat) messages name no model. */
+function modelName(message) {
+  const parts = [message.model_provider, message.model_id].filter(Boolean);
+  return parts.length ? parts.join(" / ") : null;
+}
+
 function messageMeta(message) {
   return el("dl", { class: "meta" },
-    el("dt", {}, "Model"), el("dd", {}, `${message.model_provider} / ${message.model_id}`),
+    el("dt", {}, "Model"), el("dd", {}, modelName(message) ?? "—"),
     el("dt", {}, "Tokens"), el("dd", {}, `${message.message_tokens} in · ${message.answer_tokens} out`),
     el("dt", {}, "Latency"), el("dd", {}, `${Number(message.provider_response_latency)} s`),
-    el("dt", {}, "Price"), el("dd", {}, `${message.total_price} ${message.currency}`),
+    el("dt", {}, "Price"),
+    el("dd", {}, message.total_price === null ? "—" : `${message.total_price} ${message.currency}`),
     el("dt", {}, "Client message id"),
     el("dd", { class: "mono" }, message.client_message_id ?? "—"),
     el("dt", {}, "Message id"), el("dd", { class: "mono" }, message.id));
@@ -357,7 +364,7 @@ function messageItem(message) {
       when(message.created_at))),
     el("div", { class: "bubble query" }, el("span", { class: "who" }, "User"),
       el("p", { class: "text", dir: "auto" }, message.query)),
-    el("div", { class: "bubble answer" }, el("span", { class: "who" }, message.model_id),
+    el("div", { class: "bubble answer" }, el("span", { class: "who" }, message.model_id || "Assistant"),
       el("p", { class: "text", dir: "auto" }, message.answer)),
     message.files.length ? el("ul", { class: "files", "aria-label": "Files" },
       message.files.map(fileLink)) : null,
@@ -373,8 +380,8 @@ function conversationHeader(conversation) {
     el("dl", { class: "header" },
       row("App", el("a", { href: appUrl(conversation.app_id) },
         el("bdi", { class: "mono" }, conversation.app_id))),
-      row("User", el("a", { href: appUrl(conversation.app_id, { user_id: user }) },
-        el("bdi", { class: "mono" }, user))),
+      row("User", user === null ? "—" : el("a", {
+        href: appUrl(conversation.app_id, { user_id: user }) }, el("bdi", { class: "mono" }, user))),
       row("Messages", String(conversation.dialogue_count)),
       row("Created", when(conversation.created_at)),
       row("Updated", when(conversation.updated_at)),
