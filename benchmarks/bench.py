@@ -1,11 +1,15 @@
 """chat-ingest throughput on MariaDB, measured side by side with the database's own ceiling.
 
-Prints, in one run: (a) single inserts over HTTP with wrk at 16 and 64 connections, (b) the
-batch endpoint with batches of 1000, (c) ``chat-ingest import`` of a 200,000-line file and its
-peak memory, (d) the raw ceilings (one transaction per insert at 16 connections; multi-row
-INSERTs of 1000, two transactions in flight) and each of (a)-(c) as a ratio to its ceiling.
+Prints, in one run: (a) single inserts over HTTP with wrk against ``chat-ingest serve`` on its
+default settings: new conversations at 16 and 64 connections, multi-turn (200 conversations,
+several connections writing to each at once), two files per record, and one connection alone
+(the latency a lone caller sees); (b) the batch endpoint with batches of 1000, (c)
+``chat-ingest import`` of a 200,000-line file and its peak memory, (d) the raw ceilings (one
+transaction per insert at 16 connections; multi-row INSERTs of 1000, two transactions in
+flight) and each of (a)-(c) as a ratio to its ceiling.
 
-    uv run python benchmarks/bench.py [--mysql-url URL] [--seconds 15] [--workers 2]
+    uv run python benchmarks/bench.py [--mysql-url URL] [--seconds 15] [--workers N]
+                                      [--no-pre-ping] [--skip-bulk]
 """
 
 import argparse
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +35,29 @@ from rows import insert_body
 
 HERE = Path(__file__).parent
 CLI = [sys.executable, "-m", "chat_ingest"]
+# Multi-turn bodies carry __CONV__ (as conversation_id and user_id) and __CMID__, replaced per
+# request by one of the conversations (at random, so several connections write to one
+# conversation at once) and by a client_message_id unique to this thread and request.
 LUA = """
 local bodies = {%s}
+local conversations = {%s}
 local n = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+init = function(args)
+  math.randomseed(tid * 7919)
+end
 request = function()
   n = n + 1
-  return wrk.format("POST", "/api/chat/insert", {["Content-Type"] = "application/json"},
-                    bodies[(n %% #bodies) + 1])
+  local body = bodies[(n %% #bodies) + 1]
+  if #conversations > 0 then
+    body = body:gsub("__CONV__", conversations[math.random(#conversations)])
+               :gsub("__CMID__", tid .. "-" .. n)
+  end
+  return wrk.format("POST", "/api/chat/insert", {["Content-Type"] = "application/json"}, body)
 end
 done = function(summary, latency, requests)
   io.write(string.format('WRK {"requests": %%d, "seconds": %%f, "non2xx": %%d, "errors": %%d, '
@@ -61,12 +82,23 @@ def fresh_database(server_url: str, name: str) -> str:
     return database_url
 
 
-def wrk(url: str, connections: int, seconds: int, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    encoded = ", ".join(json.dumps(orjson.dumps(b).decode(), ensure_ascii=False) for b in bodies)
+def _lua_strings(values: list[str]) -> str:
+    return ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
+
+
+def wrk(
+    url: str,
+    connections: int,
+    seconds: int,
+    bodies: list[dict[str, Any]],
+    conversations: list[str] | None = None,
+) -> dict[str, Any]:
+    encoded = _lua_strings([orjson.dumps(b).decode() for b in bodies])
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % encoded)
+        script.write(LUA % (encoded, _lua_strings(conversations or [])))
+    threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
          "-s", script.name, url],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -123,14 +155,21 @@ def import_file(database_url: str, lines: int, directory: Path) -> dict[str, flo
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int, pre_ping: bool, port: int = 10080) -> None:
+    """``chat-ingest serve`` on its default settings (log level and format, pool, workers),
+    except where the command line of this script says otherwise."""
+
+    def __init__(
+        self, database_url: str, workers: int | None, pre_ping: bool, port: int = 10080
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
-                            "DB_POOL_SIZE": "64", "AUTO_MIGRATE": "false",
-                            "DB_POOL_PRE_PING": str(pre_ping).lower()}  # fmt: skip
+        env = os.environ | {"DATABASE_URL": database_url, "AUTO_MIGRATE": "false"}
+        if not pre_ping:
+            env["DB_POOL_PRE_PING"] = "false"
+        command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if workers is not None:
+            command += ["--workers", str(workers)]
         self.process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            env=env,
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         for _ in range(200):
             try:
@@ -144,21 +183,55 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=60)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its worker processes (from /proc): per
+        insert, a measure that a busy shared machine disturbs far less than throughput."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return sum(_cpu_seconds(int(p)) for p in [pid, *children])
+
+    def measure(
+        self,
+        connections: int,
+        seconds: int,
+        bodies: list[dict[str, Any]],
+        conversations: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A wrk run, with the server's CPU milliseconds per request."""
+        before = self.cpu_seconds()
+        result = wrk(self.url, connections, seconds, bodies, conversations)
+        result["cpu_ms"] = 1000 * (self.cpu_seconds() - before) / max(1, result["requests"])
+        return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mysql-url", default="mysql+asyncmy://root@127.0.0.1:3306/test")
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="[default: the service's]")
     parser.add_argument("--import-lines", type=int, default=200_000)
     parser.add_argument(
         "--no-pre-ping", action="store_true", help="serve with DB_POOL_PRE_PING=false"
+    )
+    parser.add_argument(
+        "--skip-bulk", action="store_true", help="leave out (b), (c) and the multi-row ceiling"
     )
     args = parser.parse_args()
 
     rng = random.Random(42)
     bodies = [insert_body(n, rng) for n in range(4000)]
     with_files = [insert_body(n, rng, with_files=True) for n in range(200)]
+    turns = [
+        insert_body(n, rng)
+        | {"conversation_id": "__CONV__", "user_id": "__CONV__", "client_message_id": "__CMID__"}
+        for n in range(200)
+    ]
+    threads = [str(uuid.uuid4()) for _ in range(200)]
     database_url = fresh_database(args.mysql_url, "chat_ingest_bench")
     url = make_url(database_url)
     dsn = {"host": url.host, "port": url.port or 3306, "user": url.username,
@@ -167,19 +240,25 @@ def main() -> None:
 
     results["raw_tx16"] = asyncio.run(per_transaction(dsn, bodies, 16, args.seconds))
     results["raw_tx16_files"] = asyncio.run(per_transaction(dsn, with_files, 16, args.seconds))
-    results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 30))
+    if not args.skip_bulk:
+        results["raw_multi"] = asyncio.run(multi_row(dsn, bodies, 1000, 30))
 
     server = Server(database_url, args.workers, pre_ping=not args.no_pre_ping)
     try:
         wrk(server.url, 16, 3, bodies[:200])  # warm-up: pools filled, caches built
-        results["http16"] = wrk(server.url, 16, args.seconds, bodies[:200])
-        results["http64"] = wrk(server.url, 64, args.seconds, bodies[:200])
-        results["http16_files"] = wrk(server.url, 16, args.seconds, with_files)
-        results["batch"] = asyncio.run(batch_endpoint(server.url, bodies, args.seconds))
+        results["http16"] = server.measure(16, args.seconds, bodies[:200])
+        results["http64"] = server.measure(64, args.seconds, bodies[:200])
+        results["turns16"] = server.measure(16, args.seconds, turns, threads)
+        results["turns64"] = server.measure(64, args.seconds, turns, threads)
+        results["http16_files"] = server.measure(16, args.seconds, with_files)
+        results["http1"] = server.measure(1, args.seconds, bodies[:200])
+        if not args.skip_bulk:
+            results["batch"] = asyncio.run(batch_endpoint(server.url, bodies, args.seconds))
     finally:
         server.stop()
-    with tempfile.TemporaryDirectory() as directory:
-        results["import"] = import_file(database_url, args.import_lines, Path(directory))
+    if not args.skip_bulk:
+        with tempfile.TemporaryDirectory() as directory:
+            results["import"] = import_file(database_url, args.import_lines, Path(directory))
     report(results, args)
 
 
@@ -188,14 +267,22 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         x = r[key]
         return (
             f"| {name} | {x['rps']:,.0f} req/s | p50 {x['p50_ms']:.1f} ms,"
-            f" p99 {x['p99_ms']:.1f} ms, non-2xx {x['non2xx']}, errors {x['errors']}"
+            f" p99 {x['p99_ms']:.1f} ms, non-2xx {x['non2xx']}, errors {x['errors']},"
+            f" server CPU {x['cpu_ms']:.2f} ms/req"
             f" | {x['rps'] / ceiling:.0%} |"
         )
 
+    options = "".join(
+        [
+            f" --seconds {args.seconds}",
+            f" --workers {args.workers}" if args.workers is not None else "",
+            " --no-pre-ping" if args.no_pre_ping else "",
+            " --skip-bulk" if args.skip_bulk else "",
+        ]
+    )
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-        f"`uv run python benchmarks/bench.py --seconds {args.seconds} --workers {args.workers}"
-        f"{' --no-pre-ping' if args.no_pre_ping else ''}`",
+        f"`uv run python benchmarks/bench.py{options}`",
         "",
         "| measurement | rate | detail | ratio to ceiling |",
         "|---|---|---|---|",
@@ -203,17 +290,23 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         " ceiling for (a) | |",
         f"| (d) raw, 1 tx per insert, 16 conns, 2 files | {r['raw_tx16_files']:,.0f} inserts/s |"
         " ceiling for (a) with files | |",
-        f"| (d) raw, multi-row INSERTs of 1000 | {r['raw_multi']:,.0f} inserts/s |"
-        " ceiling for (b), (c) | |",
-        http("(a) HTTP single insert, 16 conns", "http16", r["raw_tx16"]),
-        http("(a) HTTP single insert, 64 conns", "http64", r["raw_tx16"]),
-        http("(a) HTTP single insert, 16 conns, 2 files", "http16_files", r["raw_tx16_files"]),
-        f"| (b) batch endpoint, 1000 per batch | {r['batch']:,.0f} inserts/s | |"
-        f" {r['batch'] / r['raw_multi']:.0%} |",
-        f"| (c) import, {args.import_lines:,} lines | {r['import']['rps']:,.0f} inserts/s |"
-        f" {r['import']['seconds']:.1f} s, peak RSS {r['import']['peak_mb']:.0f} MB |"
-        f" {r['import']['rps'] / r['raw_multi']:.0%} |",
+        http("(a) new conversations, 16 conns", "http16", r["raw_tx16"]),
+        http("(a) new conversations, 64 conns", "http64", r["raw_tx16"]),
+        http("(a) multi-turn, 200 conversations, 16 conns", "turns16", r["raw_tx16"]),
+        http("(a) multi-turn, 200 conversations, 64 conns", "turns64", r["raw_tx16"]),
+        http("(a) new conversations, 2 files, 16 conns", "http16_files", r["raw_tx16_files"]),
+        http("(a) new conversations, 1 conn", "http1", r["raw_tx16"]),
     ]
+    if not args.skip_bulk:
+        lines += [
+            f"| (d) raw, multi-row INSERTs of 1000 | {r['raw_multi']:,.0f} inserts/s |"
+            " ceiling for (b), (c) | |",
+            f"| (b) batch endpoint, 1000 per batch | {r['batch']:,.0f} inserts/s | |"
+            f" {r['batch'] / r['raw_multi']:.0%} |",
+            f"| (c) import, {args.import_lines:,} lines | {r['import']['rps']:,.0f} inserts/s |"
+            f" {r['import']['seconds']:.1f} s, peak RSS {r['import']['peak_mb']:.0f} MB |"
+            f" {r['import']['rps'] / r['raw_multi']:.0%} |",
+        ]
     print("\n".join(lines))
 
 

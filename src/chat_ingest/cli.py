@@ -163,7 +163,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: API_PORT]")] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes [default: API_WORKERS]")
+        int | None,
+        typer.Option(min=1, help="Worker processes [default: API_WORKERS, else one per core]"),
     ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn). On SIGTERM, requests in flight get up to 30 s to finish."""
@@ -177,7 +178,7 @@ def serve(
         _with_engine(settings, check_dify_schema)
     else:
         _with_engine(settings, migrate.upgrade if settings.auto_migrate else migrate.probe)
-    workers = workers or settings.api_workers
+    workers = workers or settings.workers
     if workers > 1 and settings.metrics_enabled:
         _prepare_multiprocess_metrics()
     uvicorn.run(

@@ -4,6 +4,7 @@ Only the edges (app factory, CLI, migrations entry point) read it; everything be
 receives plain values as arguments.
 """
 
+import os
 from decimal import Decimal
 from typing import Literal
 
@@ -23,6 +24,9 @@ SUPPORTED_URL_SCHEMES = (
     "postgresql+asyncpg",
     "sqlite+aiosqlite",
 )
+# 4 workers x (DB_POOL_SIZE 20 + DB_MAX_OVERFLOW 10) = 120 connections: under MySQL's default
+# max_connections (151).
+MAX_DEFAULT_WORKERS = 4
 RATE_LIMIT_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://")
 DIFY_URL_BACKENDS = ("mysql", "mariadb", "postgresql")
 MIN_API_KEY_LENGTH = 24  # keys made by `keys create` are 47 characters
@@ -38,7 +42,7 @@ class Settings(BaseSettings):
     dify_cache_ttl: float = Field(default=60.0, ge=0, le=3600)
     api_host: str = "0.0.0.0"
     api_port: int = Field(default=10000, ge=1, le=65535)
-    api_workers: int = Field(default=1, ge=1, le=64)
+    api_workers: int | None = Field(default=None, ge=1, le=64)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 
@@ -58,10 +62,24 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_pool_pre_ping: bool = True
     db_retry_attempts: int = Field(default=4, ge=1, le=20)
+    group_commit_max_records: int = Field(default=100, ge=1, le=10_000)
+    group_commit_max_queue: int = Field(default=1000, ge=1, le=1_000_000)
     cursor_secret: str | None = Field(default=None, min_length=16)
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
     api_limit_concurrency: int = Field(default=1000, ge=1, le=1_000_000)
     forwarded_allow_ips: str = ""
+
+    @property
+    def workers(self) -> int:
+        """``API_WORKERS``, else one worker process per CPU core this process may use (a
+        worker is one Python process, held to one core by the GIL, and a request costs more
+        CPU in the service than in the database), at most ``MAX_DEFAULT_WORKERS``; always 1 on
+        SQLite, which takes one writer at a time. See docs/deploy.md for the measurements."""
+        if self.api_workers is not None:
+            return self.api_workers
+        if self.database_url.lower().startswith("sqlite"):
+            return 1
+        return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
     @property
     def cursor_key(self) -> bytes:

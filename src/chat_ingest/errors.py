@@ -40,6 +40,10 @@ class DatabaseUnavailable(ChatIngestError):
     """The database could not be reached or kept failing transiently; safe to retry later."""
 
 
+class ServiceBusy(ChatIngestError):
+    """Too much work is already waiting (or the service is stopping); safe to retry later."""
+
+
 class Unauthenticated(ChatIngestError):
     """No API key, or one that is unknown or revoked, while access control is on."""
 

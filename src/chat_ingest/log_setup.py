@@ -53,6 +53,9 @@ def configure_logging(level: str, log_format: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # Neither formatter prints thread or process names: do not look them up for every record
+    # (one access-log line per request makes that a measurable share of a request's CPU).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # aiosqlite logs every statement with its parameters (chat text) at DEBUG.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     # httpx logs every request at INFO: one line per batch of `import --url` on the terminal.

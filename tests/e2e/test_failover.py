@@ -47,6 +47,17 @@ async def _burst(http: httpx.AsyncClient, app_id: str, count: int) -> list[httpx
     return list(await asyncio.gather(*inserts, batch, http.get("/api/chat/ready")))
 
 
+async def _connection_hungry_burst(
+    http: httpx.AsyncClient, app_id: str, count: int
+) -> list[httpx.Response]:
+    """``count`` concurrent batches (each its own transaction, so its own connection: single
+    inserts would share one group's) and a readiness probe among them."""
+    batches = [
+        http.post("/api/chat/insert/batch", json={"items": [_body(app_id)]}) for _ in range(count)
+    ]
+    return list(await asyncio.gather(*batches, http.get("/api/chat/ready")))
+
+
 def _assert_only_200_or_503(responses: Iterable[httpx.Response]) -> list[int]:
     statuses = [response.status_code for response in responses]
     assert set(statuses) <= {200, 503}, statuses
@@ -104,7 +115,8 @@ async def test_mariadb_out_of_connections_answers_503_not_500(tmp_path: Path) ->
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
                 statuses: list[int] = []
                 for _ in range(ROUNDS):
-                    statuses += _assert_only_200_or_503(await _burst(http, app_id, 30))
+                    burst = await _connection_hungry_burst(http, app_id, 30)
+                    statuses += _assert_only_200_or_503(burst)
                 assert 503 in statuses
                 await _mariadb(server, "SET GLOBAL max_connections = 150")
                 assert set(_assert_only_200_or_503(await _burst(http, app_id, 30))) == {200}
@@ -138,7 +150,7 @@ async def test_postgresql_role_out_of_connections_or_read_only_answers_503() -> 
         await engine.dispose()
         async with ServiceClient(make_settings(url, db_timeout=3.0)) as http:
             app_id = unique("app")
-            starved = _assert_only_200_or_503(await _burst(http, app_id, 30))
+            starved = _assert_only_200_or_503(await _connection_hungry_burst(http, app_id, 30))
             assert 503 in starved and 200 in starved
             # A failover to a standby: sessions end (57P01, retried) and new ones are
             # read-only (25006, not retried in place).

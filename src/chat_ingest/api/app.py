@@ -22,7 +22,10 @@ from chat_ingest.errors import DatabaseUnavailable
 from chat_ingest.log_setup import configure_logging
 from chat_ingest.runtime import insert_policy, open_database, open_store
 from chat_ingest.service.access import KeyRing
+from chat_ingest.service.group_commit import GroupCommitter
+from chat_ingest.service.insert import SingleInserts, group_writer
 from chat_ingest.service.keys import grants_from_environment
+from chat_ingest.service.records import InsertPolicy
 from chat_ingest.stores.base import Store
 from chat_ingest.stores.dify.keys import DifyAppKeys
 from chat_ingest.stores.dify.store import DifyStore
@@ -42,6 +45,19 @@ def key_ring(settings: Settings, database: Database, store: Store) -> KeyRing:
         ttl=settings.api_key_cache_ttl,
         external=external,
     )
+
+
+def single_inserts(
+    settings: Settings, database: Database, store: Store, policy: InsertPolicy
+) -> SingleInserts:
+    """Single inserts through group commit (see ``service/group_commit.py``)."""
+    committer = GroupCommitter(
+        group_writer(database, store),
+        max_group=settings.group_commit_max_records,
+        max_queue=settings.group_commit_max_queue,
+        time_budget=settings.db_timeout,
+    )
+    return SingleInserts(committer, policy)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -111,6 +127,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             app.state.database = database
             app.state.store = store
             app.state.insert_policy = insert_policy(settings)
+            app.state.single_inserts = single_inserts(
+                settings, database, app.state.store, app.state.insert_policy
+            )
             app.state.cursor_signer = CursorSigner(settings.cursor_key)
             app.state.key_ring = key_ring(settings, database, store)
             app.state.rate_limiter = rate_limiter(settings)
@@ -119,6 +138,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             await _warn_if_open(app.state.key_ring)
             yield
         finally:
+            if getattr(app.state, "single_inserts", None) is not None:
+                await app.state.single_inserts.close()  # write every record it accepted
             for name in ("rate_limiter", "auth_failure_limiter"):
                 if getattr(app.state, name, None) is not None:
                     getattr(app.state, name).close()
@@ -146,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_timeout=settings.body_timeout,
     )
     install_error_handlers(app)
-    for module in (ops, insert, read, console):
+    for module in (insert, ops, read, console):  # the busiest first: routes are tried in order
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics_route.router)

@@ -16,6 +16,7 @@ from chat_ingest.cursors import CursorSigner
 from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import Unauthenticated, UnsupportedMediaType
 from chat_ingest.service.access import Caller, KeyRing
+from chat_ingest.service.insert import SingleInserts
 from chat_ingest.service.records import InsertPolicy
 from chat_ingest.stores.base import Store
 
@@ -30,6 +31,11 @@ async def get_database(request: Request) -> Database:
 async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+async def get_single_inserts(request: Request) -> SingleInserts:
+    inserts: SingleInserts = request.app.state.single_inserts
+    return inserts
 
 
 async def get_insert_policy(request: Request) -> InsertPolicy:
@@ -120,6 +126,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 InsertPolicyDep = Annotated[InsertPolicy, Depends(get_insert_policy)]
+SingleInsertsDep = Annotated[SingleInserts, Depends(get_single_inserts)]
 CursorSignerDep = Annotated[CursorSigner, Depends(get_cursor_signer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 InsertCountDep = Annotated[metrics.InsertCount, Depends(count_inserts, scope="function")]

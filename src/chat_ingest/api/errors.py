@@ -23,6 +23,7 @@ from chat_ingest.errors import (
     NotFound,
     OwnershipConflict,
     RecordTooLarge,
+    ServiceBusy,
     Unauthenticated,
     UnsupportedMediaType,
 )
@@ -39,6 +40,7 @@ STATUS_OF: dict[type[ChatIngestError], int] = {
     RecordTooLarge: 413,
     UnsupportedMediaType: 415,
     DatabaseUnavailable: 503,
+    ServiceBusy: 503,
 }
 HEADERS_OF_STATUS: dict[int, dict[str, str]] = {
     401: {"WWW-Authenticate": "Bearer"},

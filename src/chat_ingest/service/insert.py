@@ -16,7 +16,7 @@ A single insert is a batch of one, so both follow the same rules:
    conversations that already existed; ``settle`` gives each record its result.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,7 @@ from chat_ingest.db.unit_of_work import Database
 from chat_ingest.errors import ChatIngestError, ConcurrentChange
 from chat_ingest.schemas import InsertRequest, parse_insert_item
 from chat_ingest.service.access import Caller
+from chat_ingest.service.group_commit import GroupCommitter
 from chat_ingest.service.records import InsertPolicy, plan_record
 from chat_ingest.stores.base import (
     InsertOutcome,
@@ -43,9 +44,11 @@ from chat_ingest.stores.plan import (
 )
 
 __all__ = [
+    "InsertCommitter",
     "InsertOutcome",
     "ItemResult",
-    "insert_one",
+    "SingleInserts",
+    "group_writer",
     "store_items",
     "store_requests",
     "write_records",
@@ -73,14 +76,39 @@ async def store_items(
     return [results[index] for index in range(len(items))]
 
 
-async def insert_one(
-    database: Database, store: Store, request: InsertRequest, policy: InsertPolicy
-) -> InsertOutcome:
-    """Store one record; its failure is raised."""
-    [result] = await store_requests(database, store, [request], policy)
-    if isinstance(result, ChatIngestError):
-        raise result
-    return result
+InsertCommitter = GroupCommitter[PlannedRecord, ItemResult]
+
+
+def group_writer(
+    database: Database, store: Store
+) -> Callable[[Sequence[PlannedRecord]], Awaitable[list[ItemResult]]]:
+    """How an ``InsertCommitter`` writes a group of single inserts: one ``write_records`` unit
+    of work, one result per record (a record's own failure is its result, not the group's)."""
+
+    async def write_group(records: Sequence[PlannedRecord]) -> list[ItemResult]:
+        return await database.run(lambda connection: write_records(connection, store, records))
+
+    return write_group
+
+
+class SingleInserts:
+    """``POST /api/chat/insert``'s records: each is planned (ids included) and queued for the
+    next group its committer writes; the caller gets that record's own result."""
+
+    def __init__(self, committer: InsertCommitter, policy: InsertPolicy) -> None:
+        self.committer = committer
+        self.policy = policy
+
+    async def insert(self, request: InsertRequest) -> InsertOutcome:
+        """Store one record; its failure is raised."""
+        result = await self.committer.submit(plan_record(request, self.policy))
+        if isinstance(result, ChatIngestError):
+            raise result
+        return result
+
+    async def close(self) -> None:
+        """Refuse new records; return once every accepted one is written."""
+        await self.committer.close()
 
 
 async def store_requests(

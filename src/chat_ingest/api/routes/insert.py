@@ -18,6 +18,7 @@ from chat_ingest.api.deps import (
     InsertPolicyDep,
     JsonBodyDep,
     SettingsDep,
+    SingleInsertsDep,
     StoreDep,
     note_app_id,
 )
@@ -50,14 +51,12 @@ async def insert(
     request: Request,
     caller: CallerDep,
     body: JsonBodyDep,
-    database: DatabaseDep,
-    store: StoreDep,
-    policy: InsertPolicyDep,
+    inserts: SingleInsertsDep,
 ) -> Any:
     payload = parse_insert(body)
     note_app_id(request, payload.app_id)
     caller.require_app(payload.app_id)
-    outcome = await insert_service.insert_one(database, store, payload, policy)
+    outcome = await inserts.insert(payload)  # in a transaction shared with its neighbours
     count.settle(succeeded=1, failed=0)
     metrics.active_conversations.touch(outcome.conversation_id)
     return InsertResult(
