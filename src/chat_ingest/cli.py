@@ -343,8 +343,10 @@ def import_(
     2 bad usage, 130 interrupted (Ctrl-C)."""
     settings = _settings()
     # The import ends with its own one-line outcome; the retry and outage notes the unit of
-    # work logs for a service's operators would only repeat it on the terminal.
+    # work logs for a service's operators would only repeat it on the terminal, and so would
+    # the pool's complaint about connections whose reset Ctrl-C cancelled.
     logging.getLogger("chat_ingest.db").setLevel(logging.ERROR)
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     limits = BatchLimits(
         max_body_bytes or settings.max_body_bytes, max_batch_items or settings.max_batch_items
     )

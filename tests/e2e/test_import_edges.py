@@ -204,7 +204,12 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_finishes(tmp_path: Path) -> Non
     while _stored_messages(tmp_path / "db.sqlite") < 500 and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # leave no process or pipe behind for the next test to trip on
+        process.communicate()
+        raise
     assert process.returncode == 130, stderr
     match = re.fullmatch(
         r"interrupted: inserted (\d+), duplicates 0, rejected 0 so far; re-run to finish "
