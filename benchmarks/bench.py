@@ -30,11 +30,11 @@ import orjson
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
+from processes import CLI, run_import, start_serve, stop
 from raw_ceiling import multi_row, per_transaction
 from rows import insert_body
 
 HERE = Path(__file__).parent
-CLI = [sys.executable, "-m", "chat_ingest"]
 # Multi-turn bodies carry __CONV__ (as conversation_id and user_id) and __CMID__, replaced per
 # request by one of the conversations (at random, so several connections write to one
 # conversation at once) and by a client_message_id unique to this thread and request.
@@ -143,15 +143,8 @@ def import_file(database_url: str, lines: int, directory: Path) -> dict[str, flo
     with path.open("wb") as out:
         for n in range(lines):
             out.write(orjson.dumps(insert_body(n, rng) | {"app_id": "bench-import"}) + b"\n")
-    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    started = time.perf_counter()
-    process = subprocess.Popen([*CLI, "import", str(path)], env=env, stdout=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    summary = process.stdout.read().decode().strip() if process.stdout else ""
-    if status != 0 or not summary.startswith(f"inserted {lines},"):
-        raise RuntimeError(f"import failed ({status}): {summary}")
-    return {"rps": lines / elapsed, "seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
+    result = run_import(database_url, path, lines)
+    return result | {"rps": lines / result["seconds"]}
 
 
 class Server:
@@ -162,26 +155,11 @@ class Server:
         self, database_url: str, workers: int | None, pre_ping: bool, port: int = 10080
     ) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        env = os.environ | {"DATABASE_URL": database_url, "AUTO_MIGRATE": "false"}
-        if not pre_ping:
-            env["DB_POOL_PRE_PING"] = "false"
-        command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        if workers is not None:
-            command += ["--workers", str(workers)]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(200):
-            try:
-                if httpx.get(f"{self.url}/api/chat/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        env = {} if pre_ping else {"DB_POOL_PRE_PING": "false"}
+        self.process = start_serve(database_url, port, env, workers)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+        stop(self.process)
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server and its worker processes (from /proc): per

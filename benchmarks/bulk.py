@@ -43,10 +43,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
+from processes import CLI, run_import, start_serve, stop
 from raw_ceiling import CONVERSATION_SQL, MESSAGE_SQL, rows
 from rows import insert_body
 
-CLI = [sys.executable, "-m", "chat_ingest"]
 BATCH = 1000
 IN_FLIGHT = 2
 CONVERSATION_COLUMNS = CONVERSATION_SQL.split("(", 1)[1].split(")", 1)[0]
@@ -222,37 +222,14 @@ def raw_load_mysql(url: URL, path: Path, directory: Path) -> None:
     subprocess.run([*client, "-e", load], check=True, env=environment)
 
 
-def run_import(database_url: str, path: Path, lines: int) -> dict[str, float]:
-    env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    started = time.perf_counter()
-    process = subprocess.Popen([*CLI, "import", str(path)], env=env, stdout=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    summary = process.stdout.read().decode().strip() if process.stdout else ""
-    if status != 0 or not summary.startswith(f"inserted {lines},"):
-        raise RuntimeError(f"import failed ({status}): {summary}")
-    return {"seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024}
-
-
 class Server:
     def __init__(self, database_url: str, port: int = 10081) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        env = os.environ | {"DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
-                            "AUTO_MIGRATE": "false", "DB_POOL_SIZE": "8"}  # fmt: skip
-        self.process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"], env=env
-        )
-        for _ in range(300):
-            try:
-                if httpx.get(f"{self.url}/api/chat/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        env = {"LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "8"}
+        self.process = start_serve(database_url, port, env, workers=2)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+        stop(self.process)
 
 
 async def post_batches(base_url: str, path: Path) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -263,6 +264,34 @@ class RowsPerSecond(ProgressColumn):
         return Text(f"{task.speed or 0:,.0f} rows/s")
 
 
+INTERRUPT_GRACE_SECONDS = 5
+
+
+def _interrupted_line(tally: Tally) -> str:
+    return f"interrupted: {tally} so far; re-run to finish (nothing is stored twice)"
+
+
+def _stop_on_interrupt(tally: Tally) -> None:
+    """Ctrl-C cancels the running import so that it winds down and says what it stored. If
+    winding down takes longer than a grace period (seen with SQLite: a cancelled chunk can
+    leave aiosqlite's thread gone and a future that never resolves, and the process would
+    wait forever), say it and exit at once: every chunk is its own transaction, so whatever
+    did not commit is rolled back and a re-run stores exactly the rest."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def give_up() -> None:
+        print(_interrupted_line(tally), file=sys.stderr, flush=True)
+        os._exit(130)
+
+    def interrupted() -> None:
+        main.cancel()
+        loop.call_later(INTERRUPT_GRACE_SECONDS, give_up)
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)
+
+
 async def _import(
     settings: Settings,
     lines: Iterator[Line],
@@ -270,6 +299,7 @@ async def _import(
     options: "ImportOptions",
     tally: Tally,
 ) -> None:
+    _stop_on_interrupt(tally)
     with _progress(options.source) as on_progress:
         if options.url:
             http_sink = HttpSink(options.url, options.api_key, options.limits)
@@ -369,11 +399,8 @@ def import_(
                     f"chat-ingest: import stopped: {_reason(settings, exc, str(exc))}", err=True
                 )
                 raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo(
-            f"interrupted: {tally} so far; re-run to finish (nothing is stored twice)",
-            err=True,
-        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        typer.echo(_interrupted_line(tally), err=True)
         raise typer.Exit(130) from None
     finally:
         reject_file.close()

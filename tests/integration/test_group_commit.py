@@ -301,13 +301,12 @@ async def test_a_deadlock_mid_group_is_retried_without_loss_or_doubles(
     await instance.committer.close()
 
 
+@pytest.mark.backends("mysql", "postgresql")  # SQLite is a file: no connection to lose
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # the killed connection's socket
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_connection_lost_mid_group_is_retried_without_loss_or_doubles(
     fault_engine: AsyncEngine, backend: str
 ) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite is a file: there is no connection to lose")
     app_id = unique("lost")
     instance = Instance(fault_engine)
     conversation_id = await existing_conversation(instance, app_id)
