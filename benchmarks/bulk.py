@@ -55,13 +55,13 @@ CONVERSATION_NAMES = [name.strip() for name in CONVERSATION_COLUMNS.split(",")]
 MESSAGE_NAMES = [name.strip() for name in MESSAGE_COLUMNS.split(",")]
 
 
-def write_file(path: Path, lines: int) -> None:
+def write_file(path: Path, lines: int, first: int = 0) -> None:
     """``lines`` distinct insert bodies: texts drawn from a pool of 2,000, ``metadata.n``
-    unique."""
+    unique (numbered from ``first``, so that files written apart do not repeat each other)."""
     rng = random.Random(7)
     pool = [insert_body(n, rng) for n in range(2000)]
     with path.open("wb") as out:
-        for n in range(lines):
+        for n in range(first, first + lines):
             body = pool[n % len(pool)] | {"user_id": f"user-{n % 5000}"}
             body["metadata"] = body["metadata"] | {"n": n}
             out.write(orjson.dumps(body) + b"\n")
