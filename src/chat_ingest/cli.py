@@ -4,10 +4,10 @@ import asyncio
 import logging
 import os
 import signal
-import threading
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -1,10 +1,9 @@
 """The importer's pure parts: reading lines, keying keyless lines, planning batches."""
 
 import io
+import uuid
 
 import orjson
-
-import uuid
 
 from chat_ingest.importer import (
     ContentKeys,
