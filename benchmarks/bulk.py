@@ -9,9 +9,8 @@ Chinese answer, ``inputs`` and ``metadata``, a ``created_at`` per line, no clien
   one transaction per 1,000 lines, two transactions in flight (the ceiling);
 - **bulk**: the same rows through the database's own bulk path, no service code: on
   PostgreSQL ``COPY`` (asyncpg's ``copy_records_to_table``, 1,000 lines per transaction, two
-  in flight); on MariaDB ``LOAD DATA LOCAL INFILE`` of tab-separated files written from the
-  parsed lines (the ``mariadb`` command-line client, one transaction: no Python MySQL driver
-  can be trusted with LOCAL INFILE), the writing of the files included;
+  in flight); on MariaDB ``LOAD DATA LOCAL INFILE`` of the same rows, tab-separated, from
+  memory (asyncmy, 1,000 lines per transaction, two in flight);
 - **import**: ``chat-ingest import FILE`` (database mode, default chunks), with its peak RSS;
 - **batch**: ``chat-ingest serve --workers 2`` and ``POST /api/chat/insert/batch`` with 1,000
   lines per batch, two batches in flight.
@@ -41,6 +40,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from chat_ingest.db import local_infile
 
 sys.path.insert(0, str(Path(__file__).parent))
 from processes import CLI, run_import, start_serve, stop
@@ -208,25 +209,36 @@ def _tsv(values: tuple[Any, ...]) -> str:
     return "\t".join(fields) + "\n"
 
 
-def raw_load_mysql(url: URL, path: Path, directory: Path) -> None:
-    """The lines as two tab-separated files, loaded by the ``mariadb`` client."""
-    conversation_file, message_file = directory / "conversations.tsv", directory / "messages.tsv"
-    with path.open("rb") as lines, conversation_file.open("w") as c, message_file.open("w") as m:
-        for line in lines:
-            conversation, message, _ = rows(orjson.loads(line))
-            c.write(_tsv(conversation))
-            m.write(_tsv(message))
-    load = (
-        "SET time_zone = '+00:00'; START TRANSACTION;"
-        f" LOAD DATA LOCAL INFILE '{conversation_file}' INTO TABLE conversations"
-        f" CHARACTER SET utf8mb4 ({CONVERSATION_COLUMNS});"
-        f" LOAD DATA LOCAL INFILE '{message_file}' INTO TABLE messages"
-        f" CHARACTER SET utf8mb4 ({MESSAGE_COLUMNS}); COMMIT;"
-    )
-    client = ["mariadb", "--local-infile=1", "-h", url.host or "127.0.0.1"]
-    client += ["-P", str(url.port or 3306), "-u", url.username or "root", url.database or ""]
-    environment = os.environ | ({"MYSQL_PWD": url.password} if url.password else {})
-    subprocess.run([*client, "-e", load], check=True, env=environment)
+async def raw_load_mysql(url: URL, path: Path) -> None:
+    """``LOAD DATA LOCAL INFILE`` of each 1,000 lines' rows, tab-separated, straight into the
+    tables: one transaction per 1,000 lines, two in flight. The rows are sent from memory
+    through the service's safe file sender (``chat_ingest.db.local_infile``), the only way
+    asyncmy can do LOCAL."""
+    local_infile.install()
+
+    async def load(cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        with local_infile.offering("".join(map(_tsv, rows)).encode()) as name:
+            await cursor.execute(
+                f"LOAD DATA LOCAL INFILE '{name}' INTO TABLE {table}"
+                f" CHARACTER SET utf8mb4 ({columns})"
+            )
+
+    async def writer(work: Iterator[list[bytes]]) -> None:
+        connection = await asyncmy.connect(
+            host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+            db=url.database, autocommit=False, charset="utf8mb4", local_infile=True,
+        )  # fmt: skip
+        async with connection.cursor() as cursor:
+            await cursor.execute("SET time_zone = '+00:00'")
+            for batch in work:
+                planned = [rows(orjson.loads(line)) for line in batch]
+                await load(cursor, "conversations", CONVERSATION_COLUMNS, [p[0] for p in planned])
+                await load(cursor, "messages", MESSAGE_COLUMNS, [p[1] for p in planned])
+                await connection.commit()
+        connection.close()
+
+    work = batches(path)
+    await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
 
 
 class Server:
@@ -270,7 +282,7 @@ def measure(server_url: str, path: Path, lines: int) -> dict[str, Any]:
     if backend == "postgresql":
         result["bulk"] = lines / timed(lambda: asyncio.run(raw_copy_postgres(bulk_url, path)))
     else:
-        result["bulk"] = lines / timed(lambda: raw_load_mysql(bulk_url, path, path.parent))
+        result["bulk"] = lines / timed(lambda: asyncio.run(raw_load_mysql(bulk_url, path)))
     import_url = fresh_database(server_url, "chat_ingest_bulk_import")
     imported = run_import(import_url, path, lines)
     result["import"], result["import_peak_mb"] = lines / imported["seconds"], imported["peak_mb"]

@@ -1,6 +1,8 @@
-"""Chunks large enough for the bulk path (COPY through a staging table on PostgreSQL) keep every
-duplicate and conflict rule exact: replays count as duplicates, conflicts are rejected with
-their line numbers, dialogue_count is exact, and a chunk that fails leaves nothing behind."""
+"""Chunks large enough for the bulk path (COPY on PostgreSQL, LOAD DATA LOCAL INFILE on
+MySQL/MariaDB, each through a staging table) keep every duplicate and conflict rule exact:
+replays count as duplicates, conflicts are rejected with their line numbers, dialogue_count is
+exact, and a chunk that fails leaves nothing behind. LOAD DATA never sends a local file, and a
+connection that refuses it falls back to multi-row INSERTs."""
 
 import logging
 import uuid
@@ -9,9 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat_ingest.db import migrate
 from chat_ingest.db.engine import create_engine
@@ -20,7 +23,7 @@ from chat_ingest.db.unit_of_work import Database
 from chat_ingest.importer import Line, RejectFile, Tally, import_lines
 from chat_ingest.runtime import insert_policy, open_store
 from chat_ingest.sinks import DatabaseSink
-from chat_ingest.stores import copy, sql
+from chat_ingest.stores import copy, load_data, sql
 from tests.conftest import POSTGRES_URL, DatabaseFactory, make_settings, unique
 
 pytestmark = pytest.mark.asyncio
@@ -110,9 +113,95 @@ async def test_a_failed_bulk_write_leaves_nothing(engine: AsyncEngine) -> None:
         assert await connection.scalar(stored) == 0
         assert await sql.insert_ignoring_duplicates(connection, conversations, rows) == 100
         assert await sql.insert_ignoring_duplicates(connection, conversations, rows) == 0
-        if engine.dialect.name == "postgresql":  # emptied by the INSERT that read it
+        if engine.dialect.name == "postgresql":  # the bulk path ran, and emptied its stage
             staged = await connection.scalar(text("SELECT count(*) FROM stage_conversations"))
             assert staged == 0
+
+
+def conversation_rows(app_id: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {"id": str(uuid.uuid4()), "app_id": app_id, "name": "n\t\\N\n\\", "status": "normal",
+         "inputs": {"k": "tab\there"}, "from_end_user_id": "u", "from_source": "api",
+         "dialogue_count": 0}
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+async def loads_so_far(connection: AsyncConnection) -> int:
+    status = await connection.execute(text("SHOW SESSION STATUS LIKE 'Com_load'"))
+    return int(status.one()[1])
+
+
+@pytest.mark.backends("mysql")
+async def test_load_data_stores_new_rows_exactly_and_undoes_what_it_would_bend(
+    engine: AsyncEngine,
+) -> None:
+    """New rows go through LOAD DATA; a load that meets a duplicate or a value the server
+    would cut short is undone, and the multi-row INSERT gives it its exact meaning."""
+    app_id = unique("load")
+    rows = conversation_rows(app_id, load_data.LOAD_MIN_ROWS)
+    async with engine.begin() as connection:
+        before = await loads_so_far(connection)
+        assert await sql.insert_ignoring_duplicates(connection, conversations, rows) == 100
+        assert await loads_so_far(connection) == before + 1
+        stored = await connection.execute(
+            select(conversations.c.name, conversations.c.inputs).where(
+                conversations.c.id == rows[0]["id"]
+            )
+        )
+        assert tuple(stored.one()) == ("n\t\\N\n\\", {"k": "tab\there"})
+        again = rows[:50] + conversation_rows(app_id, 50)
+        assert await sql.insert_ignoring_duplicates(connection, conversations, again) == 50
+        assert await loads_so_far(connection) == before + 2  # tried, undone, then INSERTed
+    too_long = conversation_rows(app_id, load_data.LOAD_MIN_ROWS)
+    too_long[-1]["from_end_user_id"] = "u" * 1000
+    with pytest.raises(DBAPIError, match="1406"):  # an error, as in an INSERT: not cut short
+        async with engine.begin() as connection:
+            await sql.insert_ignoring_duplicates(connection, conversations, too_long)
+    async with engine.connect() as connection:
+        count = select(func.count()).where(conversations.c.app_id == app_id)
+        assert await connection.scalar(count) == 150
+
+
+@pytest.mark.backends("mysql")
+async def test_load_data_sends_no_local_file(engine: AsyncEngine, tmp_path: Path) -> None:
+    """A server may ask for any file in answer to any statement; the driver sends none."""
+    secret = tmp_path / "secret.tsv"
+    secret.write_text(f"{unique('leak')}\tsecret\n")
+    async with engine.connect() as connection:
+        with pytest.raises(DBAPIError, match="not offered"):
+            await connection.exec_driver_sql(
+                f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE conversations (id, name)"
+            )
+        leaked = select(func.count()).where(conversations.c.name == "secret")
+        assert await connection.scalar(leaked) == 0
+        assert await connection.scalar(text("SELECT 1")) == 1  # the connection is still fine
+
+
+@pytest.mark.backends("mysql")
+async def test_a_connection_refusing_local_falls_back_to_inserts(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    refusing = create_engine(database_url)
+
+    @event.listens_for(refusing.sync_engine, "do_connect")
+    def _without_local_infile(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        cparams["local_infile"] = False  # the server then refuses LOAD DATA LOCAL
+
+    app_id = unique("no-local")
+    try:
+        with caplog.at_level(logging.WARNING, logger="chat_ingest.stores.load_data"):
+            async with refusing.begin() as connection:
+                rows = conversation_rows(app_id, load_data.LOAD_MIN_ROWS)
+                inserted = await sql.insert_ignoring_duplicates(connection, conversations, rows)
+                assert inserted == load_data.LOAD_MIN_ROWS
+                assert connection.info[load_data.MAY_LOAD_KEY] is False
+        assert "multi-row INSERTs" in caplog.text
+        async with refusing.connect() as connection:
+            stored = select(func.count()).where(conversations.c.app_id == app_id)
+            assert await connection.scalar(stored) == load_data.LOAD_MIN_ROWS
+    finally:
+        await refusing.dispose()
 
 
 async def test_a_role_without_temporary_tables_falls_back_to_inserts(

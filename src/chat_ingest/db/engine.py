@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from chat_ingest.db import local_infile
+
 MYSQL_CLIENT_FOUND_ROWS = 2  # the protocol's CLIENT_FOUND_ROWS capability bit
 MAX_STATEMENT_BYTES_KEY = "max_statement_bytes"  # in each pooled connection's ``info``
 
@@ -90,6 +92,8 @@ def create_engine(database_url: str, options: EngineOptions | None = None) -> As
     }
     if is_mysql(url):
         kwargs["isolation_level"] = "READ COMMITTED"
+        if local_infile.enabled(url.get_driver_name()):
+            local_infile.install()
     engine = create_async_engine(url, **kwargs)
     _install_connection_setup(engine, url)
     return engine
@@ -112,6 +116,8 @@ def _install_connection_setup(engine: AsyncEngine, url: URL) -> None:
         @event.listens_for(engine.sync_engine, "do_connect")
         def _without_found_rows(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
             cparams["client_flag"] = cparams.get("client_flag", 0) & ~MYSQL_CLIENT_FOUND_ROWS
+            # LOAD DATA LOCAL for the bulk path; safe: see db.local_infile.
+            cparams["local_infile"] = local_infile.enabled(url.get_driver_name())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _remember_packet_limit(dbapi_connection: Any, connection_record: Any) -> None:

@@ -9,28 +9,27 @@ empties the staging table (``DELETE ... RETURNING`` in the same statement). The 
 is a session-local temporary table whose rows never outlive the transaction: nothing is
 half-written, and a rolled-back transaction leaves nothing behind.
 
-Values go through the same SQLAlchemy type processing as a normal INSERT (JSON serialised
-the same way, decimals rounded the same way, timestamps in UTC), so both paths store the same
-bytes.
+Values go through the same SQLAlchemy type processing as a normal INSERT (``stores.bind``),
+so both paths store the same bytes.
 
 A role without the ``TEMPORARY`` privilege cannot have a staging table: its connections write
 multi-row INSERTs instead, and the first one to find out says so once in the log.
 """
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Dialect, Table, text
+from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chat_ingest.stores.bind import bound_values
 
 COPY_MIN_ROWS = 100  # below this, a multi-row INSERT is as quick and one statement fewer
 MAY_STAGE_KEY = "chat_ingest_may_stage"  # in connection.info: whether temp tables are allowed
 
-Processor = Callable[[Any], Any] | None
 log = logging.getLogger(__name__)
 _told = False
 
@@ -75,14 +74,7 @@ async def copy_insert(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
         f"(LIKE {quote(table.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    processors = _processors(connection.dialect, table, columns)
-    records = [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip((row[c] for c in columns), processors, strict=True)
-        )
-        for row in rows
-    ]
+    records = bound_values(connection.dialect, table, columns, rows)
     raw = await connection.get_raw_connection()
     try:
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
@@ -98,11 +90,3 @@ async def copy_insert(
         f"INSERT INTO {quote(table.name)} ({listed}) SELECT {listed} FROM staged{conflict}"
     )
     return len(result.all()) if ignore_duplicates else len(rows)
-
-
-@cache
-def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> list[Processor]:
-    """Each column's bind processing, as the dialect would apply it to an INSERT."""
-    return [
-        table.c[column].type.dialect_impl(dialect).bind_processor(dialect) for column in columns
-    ]

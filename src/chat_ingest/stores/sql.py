@@ -4,8 +4,9 @@ backend, and the one per-backend spelling of "insert, ignoring duplicates".
 Writes take whole lists of rows and go out as executemany calls: the MySQL drivers rewrite
 them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
 same on SQLite, so a batch costs a few round trips, not one per row, and each statement is
-compiled once and cached. On PostgreSQL, many rows go through ``COPY`` and a staging table
-(``stores.copy``), which costs the client less work per row.
+compiled once and cached. Many rows go through the backend's bulk path instead, which costs
+both sides less work per row: ``COPY`` and a staging table on PostgreSQL (``stores.copy``),
+``LOAD DATA LOCAL INFILE`` on MySQL/MariaDB (``stores.load_data``).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import DateTime, TypeEngine
 
-from chat_ingest.stores import copy
+from chat_ingest.stores import copy, load_data
 from chat_ingest.stores.base import CountDelta
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -57,8 +58,9 @@ async def insert_ignoring_duplicates(
     """
     if not rows:
         return 0
-    if await copy.worth_copying(connection, rows):
-        return await copy.copy_insert(connection, table, rows, ignore_duplicates=True)
+    inserted = await _bulk_insert(connection, table, rows, ignore_duplicates=True)
+    if inserted is not None:
+        return inserted
     statement = _insert_ignoring_duplicates(connection.dialect.name, table)
     result = await connection.execute(statement, list(rows))
     if connection.dialect.name in ("mysql", "mariadb"):
@@ -82,10 +84,24 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Executable:
 async def insert_rows(
     connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    if await copy.worth_copying(connection, rows):
-        await copy.copy_insert(connection, table, rows, ignore_duplicates=False)
-    elif rows:
+    if rows and await _bulk_insert(connection, table, rows, ignore_duplicates=False) is None:
         await connection.execute(table.insert(), list(rows))
+
+
+async def _bulk_insert(
+    connection: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_duplicates: bool,
+) -> int | None:
+    """Many rows through the backend's bulk path (``COPY`` through a staging table, or
+    ``LOAD DATA``); how many were inserted, or None where that path does not take them."""
+    if await copy.worth_copying(connection, rows):
+        return await copy.copy_insert(connection, table, rows, ignore_duplicates=ignore_duplicates)
+    if load_data.worth_loading(connection, rows):
+        return await load_data.load_insert(connection, table, rows)
+    return None
 
 
 def after_position(
