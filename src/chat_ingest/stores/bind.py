@@ -16,7 +16,7 @@ def bound_values(
     dialect: Dialect, table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
 ) -> list[tuple[Any, ...]]:
     """Each row's ``columns``, in order, processed as bind parameters of ``table``."""
-    processors = _processors(dialect, table, columns)
+    processors = bind_processors(dialect, table, columns)
     return [
         tuple(
             value if process is None else process(value)
@@ -27,7 +27,7 @@ def bound_values(
 
 
 @cache
-def _processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> list[Processor]:
+def bind_processors(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> list[Processor]:
     """Each column's bind processing, as the dialect would apply it to an INSERT."""
     return [
         table.c[column].type.dialect_impl(dialect).bind_processor(dialect) for column in columns
