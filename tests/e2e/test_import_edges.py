@@ -56,10 +56,23 @@ def test_rejects_onto_the_input_is_refused_before_anything_is_written(
     assert not (tmp_path / "db.sqlite").exists()  # refused before the database was opened
 
 
-def test_keyless_lines_keep_their_keys_when_the_file_is_edited(tmp_path: Path) -> None:
+@pytest.mark.parametrize("conversation_id", ["given", "derived with created_at", "derived"])
+def test_keyless_lines_keep_their_keys_when_the_file_is_edited(
+    tmp_path: Path, conversation_id: str
+) -> None:
+    """Without client_message_id (and, but for the first case, conversation_id), a line is
+    keyed by its content; a derived conversation id leads with created_at when there is one."""
     env = sqlite_env(tmp_path)
-    twin = turn(1, 0)
-    lines = [turn(0, 0), "{broken", turn(0, 1), twin, twin, turn(0, 2)]  # none has a key
+    drop = {"given": (), "derived with created_at": ("conversation_id",)}.get(
+        conversation_id, ("conversation_id", "created_at")
+    )
+
+    def keyless(conversation: int, number: int) -> dict[str, str]:
+        line = turn(conversation, number)
+        return {field: value for field, value in line.items() if field not in drop}
+
+    twin = keyless(1, 0)
+    lines = [keyless(0, 0), "{broken", keyless(0, 1), twin, twin, keyless(0, 2)]
     source = write_lines(tmp_path / "in.jsonl", lines)
     first = run_cli("import", str(source), env=env)
     assert first.returncode == 3
@@ -70,7 +83,7 @@ def test_keyless_lines_keep_their_keys_when_the_file_is_edited(tmp_path: Path) -
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "inserted 0, duplicates 5, rejected 0"
 
-    write_lines(source, [turn(2, 0), *lines[2:]])  # a new first line, the first turn deleted
+    write_lines(source, [keyless(2, 0), *lines[2:]])  # a new first line, the first turn deleted
     edited = run_cli("import", str(source), env=env)
     assert edited.stdout.strip() == "inserted 1, duplicates 4, rejected 0"
 
