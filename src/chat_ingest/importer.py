@@ -182,7 +182,10 @@ def _unix_milliseconds(created_at: Any) -> int | None:
     return milliseconds if 0 <= milliseconds < 1 << 48 else None
 
 
-CHUNKS_IN_FLIGHT = 2  # one chunk is validated while the database writes the previous one
+# While a chunk waits on the database (each write is several round trips), the others are
+# parsed, validated or written; with two, the importer still idled about a quarter of the time
+# (measured: three in flight imported 12-15% faster on MariaDB).
+CHUNKS_IN_FLIGHT = 3
 
 
 async def import_lines(
