@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -151,7 +151,15 @@ def _postgres_rows(body: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ..
     return conversation, tuple(message)
 
 
-async def raw_postgres(url: URL, path: Path) -> None:
+PlannedRows = list[tuple[tuple[Any, ...], tuple[Any, ...]]]
+
+
+async def _postgres_writers(
+    url: URL, path: Path, write: Callable[[Any, PlannedRows], Awaitable[None]]
+) -> None:
+    """``IN_FLIGHT`` asyncpg connections taking 1,000 lines at a time from ``path``; each
+    batch's rows are written by ``write`` in one transaction."""
+
     async def writer(work: Iterator[list[bytes]]) -> None:
         connection = await asyncpg.connect(
             host=url.host, port=url.port or 5432, user=url.username, password=url.password,
@@ -159,41 +167,36 @@ async def raw_postgres(url: URL, path: Path) -> None:
         )  # fmt: skip
         for batch in work:
             planned = [_postgres_rows(orjson.loads(line)) for line in batch]
-            conversation_sql = (
-                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES "
-                + _values(10, len(planned))
-            )
-            message_sql = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES " + _values(
-                19, len(planned)
-            )
             async with connection.transaction():
-                await connection.execute(conversation_sql, *[v for p in planned for v in p[0]])
-                await connection.execute(message_sql, *[v for p in planned for v in p[1]])
+                await write(connection, planned)
         await connection.close()
 
     work = batches(path)
     await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
+
+
+async def raw_postgres(url: URL, path: Path) -> None:
+    async def insert(connection: Any, planned: PlannedRows) -> None:
+        for table, columns, width, index in (
+            ("conversations", CONVERSATION_COLUMNS, 10, 0),
+            ("messages", MESSAGE_COLUMNS, 19, 1),
+        ):
+            statement = f"INSERT INTO {table} ({columns}) VALUES " + _values(width, len(planned))
+            await connection.execute(statement, *[v for p in planned for v in p[index]])
+
+    await _postgres_writers(url, path, insert)
 
 
 async def raw_copy_postgres(url: URL, path: Path) -> None:
-    async def writer(work: Iterator[list[bytes]]) -> None:
-        connection = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            database=url.database,
-        )  # fmt: skip
-        for batch in work:
-            planned = [_postgres_rows(orjson.loads(line)) for line in batch]
-            async with connection.transaction():
-                await connection.copy_records_to_table(
-                    "conversations", records=[p[0] for p in planned], columns=CONVERSATION_NAMES
-                )
-                await connection.copy_records_to_table(
-                    "messages", records=[p[1] for p in planned], columns=MESSAGE_NAMES
-                )
-        await connection.close()
+    async def copy(connection: Any, planned: PlannedRows) -> None:
+        for table, names, index in (
+            ("conversations", CONVERSATION_NAMES, 0),
+            ("messages", MESSAGE_NAMES, 1),
+        ):
+            records = [p[index] for p in planned]
+            await connection.copy_records_to_table(table, records=records, columns=names)
 
-    work = batches(path)
-    await asyncio.gather(*(writer(work) for _ in range(IN_FLIGHT)))
+    await _postgres_writers(url, path, copy)
 
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
