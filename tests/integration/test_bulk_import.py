@@ -140,6 +140,7 @@ async def test_load_data_stores_new_rows_exactly_and_undoes_what_it_would_bend(
     would cut short is undone, and the multi-row INSERT gives it its exact meaning."""
     app_id = unique("load")
     rows = conversation_rows(app_id, load_data.LOAD_MIN_ROWS)
+    rows[-1]["inputs"] = {"large": "大" * 1_000_000}  # 3 MB: the rows go in many packets
     async with engine.begin() as connection:
         before = await loads_so_far(connection)
         assert await sql.insert_ignoring_duplicates(connection, conversations, rows) == 100
@@ -150,6 +151,8 @@ async def test_load_data_stores_new_rows_exactly_and_undoes_what_it_would_bend(
             )
         )
         assert tuple(stored.one()) == ("n\t\\N\n\\", {"k": "tab\there"})
+        large = select(conversations.c.inputs).where(conversations.c.id == rows[-1]["id"])
+        assert await connection.scalar(large) == rows[-1]["inputs"]
         again = rows[:50] + conversation_rows(app_id, 50)
         assert await sql.insert_ignoring_duplicates(connection, conversations, again) == 50
         assert await loads_so_far(connection) == before + 2  # tried, undone, then INSERTed

@@ -20,7 +20,10 @@ from typing import Any
 import asyncmy.connection
 import asyncmy.errors
 
-PACKET_BYTES = 1 << 20  # per protocol packet (the protocol's limit is 16 MB)
+# Per protocol packet: well under any server's max_allowed_packet (1 KB at the very least, but
+# 4 MB or more by default). The socket is drained every 16 packets, 1 MB.
+PACKET_BYTES = 64 * 1024
+PACKETS_PER_DRAIN = 16
 _offered: dict[bytes, bytes] = {}
 
 
@@ -56,11 +59,13 @@ class _OfferedDataSender:
 
     async def send_data(self) -> None:
         payload = _offered.pop(self.filename, None)
+        data = b"" if payload is None else payload
         connection = self.connection
         try:
-            for start in range(0, len(payload or b""), PACKET_BYTES):
-                connection.write_packet(payload[start : start + PACKET_BYTES])  # type: ignore[index]
-                await connection._proto.drain()
+            for number, start in enumerate(range(0, len(data), PACKET_BYTES), 1):
+                connection.write_packet(data[start : start + PACKET_BYTES])
+                if number % PACKETS_PER_DRAIN == 0:
+                    await connection._proto.drain()
         finally:
             connection.write_packet(b"")  # the end of the "file"
             await connection._proto.drain()
