@@ -4,6 +4,7 @@ service recovers by itself, and no write was lost, duplicated or left half done.
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.xdist_group("private-mariadb")]
 DB_TIMEOUT = 3.0
 SLACK = 2.0  # HTTP round trip and scheduling on a busy machine, on top of DB_TIMEOUT
 WRITERS = 4
+PHASE_SECONDS = 45  # for each phase's answers to come in, on a machine busy with other tests
 
 
 @dataclass(frozen=True)
@@ -60,23 +62,39 @@ class Traffic:
     def count(self, phase: str, status: int) -> int:
         return sum(o.phase == phase and o.status == status for o in self.outcomes)
 
-    async def until(self, condition: Callable[[], bool]) -> None:
-        """Wait (the caller bounds how long) until ``condition`` holds after some answer."""
-        while not condition():
-            self._answered.clear()
-            await self._answered.wait()
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Wait up to PHASE_SECONDS until ``condition`` holds after some answer; if it does
+        not, fail saying what every request got so far."""
+        try:
+            async with asyncio.timeout(PHASE_SECONDS):
+                while not condition():
+                    self._answered.clear()
+                    await self._answered.wait()
+        except TimeoutError:
+            seen = Counter((o.phase, o.status) for o in self.outcomes)
+            slowest = max((o.seconds for o in self.outcomes), default=0.0)
+            pytest.fail(f"no {what} within {PHASE_SECONDS} s; answers so far: {dict(seen)}, "
+                        f"slowest {slowest:.1f} s")  # fmt: skip
 
     async def send(self, body: dict[str, Any]) -> Outcome:
+        """Post one turn and record what came back; a request that failed without an HTTP
+        answer, or with one that is not JSON, is recorded as status 0 (and fails the test's
+        checks) instead of silently ending its writer."""
         phase, started = self.phase, time.monotonic()
-        response = await self.http.post(f"{self.base_url}/api/chat/insert", json=body)
+        try:
+            response = await self.http.post(f"{self.base_url}/api/chat/insert", json=body)
+            status, retry_after = response.status_code, response.headers.get("retry-after")
+            message_id = response.json().get("message_id")
+        except (httpx.HTTPError, ValueError) as exc:
+            status, retry_after, message_id = 0, None, repr(exc)
         finished_in = self.phase
         outcome = Outcome(
             body=body,
             phase=phase if finished_in == phase else f"{phase}..{finished_in}",
-            status=response.status_code,
+            status=status,
             seconds=time.monotonic() - started,
-            retry_after=response.headers.get("retry-after"),
-            message_id=response.json().get("message_id"),
+            retry_after=retry_after,
+            message_id=message_id,
         )
         self.outcomes.append(outcome)
         self._answered.set()
@@ -112,18 +130,15 @@ async def _run_outage(server: PrivateMariaDB, base_url: str, app_id: str) -> Tra
     async with httpx.AsyncClient(timeout=DB_TIMEOUT * 5) as http:
         traffic = Traffic(http, base_url, app_id)
         writers = asyncio.create_task(traffic.run())
-        async with asyncio.timeout(30):
-            await traffic.until(lambda: traffic.count("up", 200) >= 20)
+        await traffic.until(lambda: traffic.count("up", 200) >= 20, "20 answers 200 while up")
         server.kill()
         traffic.phase = "down"
-        async with asyncio.timeout(30):
-            await traffic.until(lambda: traffic.count("down", 503) >= 8)
+        await traffic.until(lambda: traffic.count("down", 503) >= 8, "8 answers 503 while down")
         await _check_while_down(http, base_url)
         traffic.phase = "restarting"
         await asyncio.to_thread(server.start)
         traffic.phase = "back"
-        async with asyncio.timeout(30):
-            await traffic.until(lambda: traffic.count("back", 200) >= 20)
+        await traffic.until(lambda: traffic.count("back", 200) >= 20, "20 answers 200 once back")
         assert (await http.get(f"{base_url}/api/chat/ready")).status_code == 200
         traffic.stop()
         await writers
