@@ -342,8 +342,8 @@ async def test_an_end_user_dify_made_is_reused_whatever_its_type(
 async def test_a_large_batch_takes_the_bulk_path_with_the_same_rules(
     dify_client: httpx.AsyncClient, dify_engine: AsyncEngine, dify_app: DifyApp
 ) -> None:
-    """150 new conversations, messages and files: on PostgreSQL each table's rows go through
-    COPY and a staging table; a replay of the batch writes nothing."""
+    """150 new conversations, messages and files: each table's rows go through COPY and a
+    staging table on PostgreSQL, LOAD DATA on MySQL; a replay of the batch writes nothing."""
     items = [
         body(
             dify_app,
