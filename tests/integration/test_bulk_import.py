@@ -1,5 +1,6 @@
 """Chunks large enough for the bulk path (COPY on PostgreSQL, LOAD DATA LOCAL INFILE on
-MySQL/MariaDB, each through a staging table) keep every duplicate and conflict rule exact:
+MySQL/MariaDB, each straight into the table inside a savepoint, and on a duplicate or a bad
+value undone and written the exact way) keep every duplicate and conflict rule exact:
 replays count as duplicates, conflicts are rejected with their line numbers, dialogue_count is
 exact, and a chunk that fails leaves nothing behind. LOAD DATA never sends a local file, and a
 connection that refuses it falls back to multi-row INSERTs."""

@@ -1,5 +1,8 @@
-"""PostgreSQL's bulk path: ``COPY`` into a staging table, then one set-based ``INSERT ...
-SELECT`` into the real table.
+"""PostgreSQL's bulk path: ``COPY`` straight into the table inside a savepoint; where that
+fails (COPY has no ``ON CONFLICT``: a duplicate or a bad value fails it whole), ``COPY`` into a
+staging table, then one set-based ``INSERT ... SELECT`` into the real table. New rows are thus
+written once (measured: the import of 50,000 new conversations, four alternated rounds against
+staging every chunk: -5% to +45%, +20% on average); a replayed chunk takes both steps.
 
 The rows travel in COPY's binary format (asyncpg's ``copy_records_to_table``: records the
 client built, never a file, so there is nothing a server could ask it to read). The final
@@ -28,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chat_ingest.stores.bind import bound_values
 
 COPY_MIN_ROWS = 100  # below this, a multi-row INSERT is as quick and one statement fewer
+SAVEPOINT = "chat_ingest_copy"
 MAY_STAGE_KEY = "chat_ingest_may_stage"  # in connection.info: whether temp tables are allowed
 
 log = logging.getLogger(__name__)
@@ -64,25 +68,32 @@ async def copy_insert(
     *,
     ignore_duplicates: bool,
 ) -> int:
-    """Insert ``rows`` (all with the same keys) through a staging table; with
-    ``ignore_duplicates``, skip those that hit a unique key. Return how many were inserted."""
+    """Insert ``rows`` (all with the same keys); with ``ignore_duplicates``, skip those that
+    hit a unique key. Return how many were inserted.
+
+    First ``COPY`` straight into the table, inside a savepoint: rows that are all new (a
+    first import, a backfill) are then written once. If that fails (a duplicate, a bad value:
+    COPY has no ON CONFLICT) it is rolled back to the savepoint, and the rows go through the
+    staging table, whose INSERT gives duplicates and bad values their exact meaning."""
     columns = tuple(rows[0])
+    records = bound_values(connection.dialect, table, columns, rows)
+    driver = (await connection.get_raw_connection()).driver_connection
+    # Also begins the transaction, before the driver is used directly.
+    await connection.exec_driver_sql(f"SAVEPOINT {SAVEPOINT}")
+    try:
+        await _copy(driver, table.name, records, columns)
+        return len(rows)
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        await connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
     stage = f"stage_{table.name}"
     quote = connection.dialect.identifier_preparer.quote
-    # Also begins the transaction, before the driver is used directly.
     await connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
         f"(LIKE {quote(table.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    records = bound_values(connection.dialect, table, columns, rows)
-    raw = await connection.get_raw_connection()
-    try:
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            stage, records=records, columns=columns
-        )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        invalidated = isinstance(exc, asyncpg.InterfaceError)
-        raise DBAPIError(f"COPY {stage}", None, exc, connection_invalidated=invalidated) from exc
+    await _copy(driver, stage, records, columns)
     listed = ", ".join(quote(column) for column in columns)
     conflict = " ON CONFLICT DO NOTHING RETURNING 1" if ignore_duplicates else ""
     result = await connection.exec_driver_sql(
@@ -90,3 +101,13 @@ async def copy_insert(
         f"INSERT INTO {quote(table.name)} ({listed}) SELECT {listed} FROM staged{conflict}"
     )
     return len(result.all()) if ignore_duplicates else len(rows)
+
+
+async def _copy(
+    driver: Any, table: str, records: list[tuple[Any, ...]], columns: tuple[str, ...]
+) -> None:
+    try:
+        await driver.copy_records_to_table(table, records=records, columns=columns)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        invalidated = isinstance(exc, asyncpg.InterfaceError)
+        raise DBAPIError(f"COPY {table}", None, exc, connection_invalidated=invalidated) from exc
