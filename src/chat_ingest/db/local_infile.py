@@ -24,10 +24,8 @@ import asyncmy.errors
 # 4 MB or more by default). The socket is drained every 16 packets, 1 MB.
 PACKET_BYTES = 64 * 1024
 PACKETS_PER_DRAIN = 16
-_offered: dict[bytes, bytes] = {}
-
-
-CR_LOAD_DATA_LOCAL_INFILE_REJECTED = 2068  # the MySQL client library's code for the same
+CR_LOAD_DATA_LOCAL_INFILE_REJECTED = 2068  # the MySQL client library's code for a refusal
+_offered: dict[bytes, bytes] = {}  # one-off name -> the bytes to send for it
 
 
 class RefusedFileRequest(asyncmy.errors.OperationalError):

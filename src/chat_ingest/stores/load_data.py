@@ -2,7 +2,8 @@
 
 The server reads the rows as tab-separated text instead of parsing a megabyte of SQL per
 multi-row INSERT, and the client escapes four characters instead of building SQL literals
-(measured: the import of 50,000 new conversations is about 28% faster).
+(measured, alternated with multi-row INSERTs: the import of 100,000 new conversations +11%
+as the median of three rounds; loading without the warnings check below was +28%).
 
 With ``LOCAL`` the server cannot stop the client mid-file, so it treats every problem the way
 ``IGNORE`` would: a duplicate key skips the row, a too-long value is cut short, a missing

@@ -5,8 +5,8 @@ Writes take whole lists of rows and go out as executemany calls: the MySQL drive
 them into multi-row INSERTs of about 1 MB each, and SQLAlchemy's "insertmanyvalues" does the
 same on SQLite, so a batch costs a few round trips, not one per row, and each statement is
 compiled once and cached. Many rows go through the backend's bulk path instead, which costs
-both sides less work per row: ``COPY`` and a staging table on PostgreSQL (``stores.copy``),
-``LOAD DATA LOCAL INFILE`` on MySQL/MariaDB (``stores.load_data``).
+both sides less work per row: ``COPY`` on PostgreSQL (``stores.copy``), ``LOAD DATA LOCAL
+INFILE`` on MySQL/MariaDB (``stores.load_data``).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -95,8 +95,8 @@ async def _bulk_insert(
     *,
     ignore_duplicates: bool,
 ) -> int | None:
-    """Many rows through the backend's bulk path (``COPY`` through a staging table, or
-    ``LOAD DATA``); how many were inserted, or None where that path does not take them."""
+    """Many rows through the backend's bulk path (``COPY`` or ``LOAD DATA``); how many were
+    inserted, or None where that path does not take them."""
     if await copy.worth_copying(connection, rows):
         return await copy.copy_insert(connection, table, rows, ignore_duplicates=ignore_duplicates)
     if load_data.worth_loading(connection, rows):
